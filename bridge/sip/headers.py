@@ -1,0 +1,259 @@
+"""Header names, the header container, and the typed Via and CSeq values (RFC 3261 §7.3, §20).
+
+Headers are kept as they arrived: a list of ``(key, value)`` where ``key`` is the lower-case long form of
+the name (compact forms expanded, RFC 3261 §7.3.3) and ``value`` the unfolded text. Typed views are parsed
+on first use and cached until the container changes, so a UAS pays only for the headers it reads.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+from .errors import RemoteProtocolError
+from .uri import Params, format_params, param_value, parse_params, set_param
+
+T = TypeVar("T")
+
+# RFC 3261 §7.3.3 and the IANA SIP parameters registry "compact form" column.
+COMPACT_FORMS: dict[str, str] = {
+    "a": "accept-contact",
+    "b": "referred-by",
+    "c": "content-type",
+    "d": "request-disposition",
+    "e": "content-encoding",
+    "f": "from",
+    "i": "call-id",
+    "j": "reject-contact",
+    "k": "supported",
+    "l": "content-length",
+    "m": "contact",
+    "n": "identity-info",
+    "o": "event",
+    "r": "refer-to",
+    "s": "subject",
+    "t": "to",
+    "u": "allow-events",
+    "v": "via",
+    "x": "session-expires",
+    "y": "identity",
+}
+
+# Names whose conventional spelling is not plain Title-Case.
+_DISPLAY_NAMES: dict[str, str] = {
+    "call-id": "Call-ID",
+    "cseq": "CSeq",
+    "www-authenticate": "WWW-Authenticate",
+    "mime-version": "MIME-Version",
+    "rack": "RAck",
+    "rseq": "RSeq",
+    "sip-etag": "SIP-ETag",
+    "sip-if-match": "SIP-If-Match",
+    "spacesversion": "spacesVersion",
+}
+
+# Headers a request may carry once only (RFC 3261 §20: no "#" in their grammar); two of them → 400
+# (RFC 4475 §3.3.8).
+SINGLE_VALUED = frozenset(
+    {"call-id", "cseq", "from", "to", "max-forwards", "content-length", "content-type", "expires"}
+)
+
+
+def header_key(name: str) -> str:
+    """The lookup key of a header name: lower case, compact form expanded."""
+    lowered = name.strip().lower()
+    return COMPACT_FORMS.get(lowered, lowered)
+
+
+_display_cache: dict[str, str] = {}
+
+
+def display_name(key: str) -> str:
+    """Conventional spelling of a header key for the wire (``call-id`` → ``Call-ID``)."""
+    name = _display_cache.get(key)
+    if name is None:
+        name = _DISPLAY_NAMES.get(key) or "-".join(p.capitalize() for p in key.split("-"))
+        if len(_display_cache) < 1024:  # bounded: peers choose header names
+            _display_cache[key] = name
+    return name
+
+
+class Headers:
+    """An ordered multi-map of header fields with cached typed views."""
+
+    __slots__ = ("_items", "_parsed")
+
+    def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
+        self._items: list[tuple[str, str]] = items if items is not None else []
+        self._parsed: dict[str, object] = {}
+
+    @classmethod
+    def of(cls, *pairs: tuple[str, str]) -> Headers:
+        return cls([(header_key(name), value) for name, value in pairs])
+
+    def get(self, name: str) -> str | None:
+        key = header_key(name)
+        for k, v in self._items:
+            if k == key:
+                return v
+        return None
+
+    def get_all(self, name: str) -> list[str]:
+        """Every field line of ``name``, not split on commas."""
+        key = header_key(name)
+        return [v for k, v in self._items if k == key]
+
+    def count(self, name: str) -> int:
+        key = header_key(name)
+        return sum(1 for k, _ in self._items if k == key)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Headers) and self._items == other._items
+
+    __hash__ = None  # type: ignore[assignment]  # mutable container
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+    def add(self, name: str, value: str) -> None:
+        self._items.append((header_key(name), value))
+        self._parsed.clear()
+
+    def prepend(self, name: str, value: str) -> None:
+        self._items.insert(0, (header_key(name), value))
+        self._parsed.clear()
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every field of ``name`` with one, keeping the position of the first."""
+        key = header_key(name)
+        for i, (k, _) in enumerate(self._items):
+            if k == key:
+                self._items[i] = (key, value)
+                self._items[i + 1 :] = [item for item in self._items[i + 1 :] if item[0] != key]
+                break
+        else:
+            self._items.append((key, value))
+        self._parsed.clear()
+
+    def remove(self, name: str) -> None:
+        key = header_key(name)
+        self._items = [item for item in self._items if item[0] != key]
+        self._parsed.clear()
+
+    def copy(self) -> Headers:
+        return Headers(list(self._items))
+
+    def typed(self, key: str, parse: Callable[[Headers], T]) -> T:
+        """``parse(self)`` cached until the next change; ``key`` names the view."""
+        try:
+            return self._parsed[key]  # type: ignore[return-value]
+        except KeyError:
+            value = parse(self)
+            self._parsed[key] = value
+            return value
+
+
+# Via = ( "Via" / "v" ) HCOLON via-parm *(COMMA via-parm)
+# via-parm = sent-protocol LWS sent-by *( SEMI via-params ); sent-protocol = protocol-name SLASH
+# protocol-version SLASH transport; sent-by = host [ COLON port ]; SLASH and COLON allow SWS (§25.1).
+_VIA_RE = re.compile(
+    r"""\s*(?P<name>[A-Za-z0-9\-.!%*_+`'~]+)\s*/\s*(?P<version>[A-Za-z0-9\-.!%*_+`'~]+)
+    \s*/\s*(?P<transport>[A-Za-z0-9\-.!%*_+`'~]+)
+    \s+(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_\-.]+)(?:\s*:\s*(?P<port>[0-9]{1,5}))?
+    \s*(?P<params>;.*)?\Z""",
+    re.X | re.S,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Via:
+    """One via-parm. ``transport`` upper-cased, ``host`` lower-cased."""
+
+    transport: str
+    host: str
+    port: int | None = None
+    params: Params = ()
+    protocol: str = "SIP/2.0"
+
+    @property
+    def branch(self) -> str | None:
+        return param_value(self.params, "branch")
+
+    @property
+    def received(self) -> str | None:
+        return param_value(self.params, "received")
+
+    @property
+    def rport(self) -> int | None:
+        """The ``rport`` value the previous hop filled in (RFC 3581), else None."""
+        value = param_value(self.params, "rport")
+        return int(value) if value is not None and value.isdigit() else None
+
+    @property
+    def wants_rport(self) -> bool:
+        return any(k == "rport" for k, _ in self.params)
+
+    @property
+    def maddr(self) -> str | None:
+        return param_value(self.params, "maddr")
+
+    def with_param(self, name: str, value: str | None) -> Via:
+        return replace(self, params=set_param(self.params, name, value))
+
+    def __str__(self) -> str:
+        port = f":{self.port}" if self.port is not None else ""
+        return f"{self.protocol}/{self.transport} {self.host}{port}{format_params(self.params)}"
+
+
+def parse_via(text: str) -> Via:
+    match = _VIA_RE.match(text)
+    if match is None:
+        raise RemoteProtocolError(f"malformed Via {text!r}")
+    port = match["port"]
+    if port is not None and not 0 < int(port) <= 65535:
+        raise RemoteProtocolError(f"Via port out of range in {text!r}")
+    params = parse_params(match["params"] or "")
+    for key, value in params:
+        if key == "branch" and not value:
+            raise RemoteProtocolError("Via branch parameter without a value")
+        if key in ("received", "maddr") and not value:
+            raise RemoteProtocolError(f"Via {key} parameter without a value")
+    protocol = f"{match['name'].upper()}/{match['version']}"
+    return Via(match["transport"].upper(), match["host"].lower(), int(port) if port else None, params, protocol)
+
+
+MAX_CSEQ = 2**31 - 1  # "MUST be less than 2**31" (RFC 3261 §8.1.1.5)
+
+
+@dataclass(frozen=True, slots=True)
+class CSeq:
+    seq: int
+    method: str
+
+    def __str__(self) -> str:
+        return f"{self.seq} {self.method}"
+
+
+_CSEQ_RE = re.compile(r"\s*([0-9]{1,12})\s+([A-Za-z0-9\-.!%*_+`'~]+)\s*\Z")
+
+
+def parse_cseq(text: str) -> CSeq:
+    # CSeq = "CSeq" HCOLON 1*DIGIT LWS Method  (RFC 3261 §20.16)
+    match = _CSEQ_RE.match(text)
+    if match is None:
+        raise RemoteProtocolError(f"malformed CSeq {text!r}")
+    seq = int(match[1])
+    if seq > MAX_CSEQ:
+        raise RemoteProtocolError(f"CSeq number {seq} exceeds 2**31-1")
+    return CSeq(seq, match[2])
