@@ -41,6 +41,16 @@ COMPACT_FORMS: dict[str, str] = {
     "y": "identity",
 }
 
+# Lookup keys our own code passes: already lower-case long forms, no normalisation needed.
+_KEYS = frozenset(
+    {
+        "via", "from", "to", "call-id", "cseq", "contact", "content-length", "content-type",
+        "max-forwards", "route", "record-route", "require", "accept", "content-encoding",
+        "allow", "supported", "user-agent", "event", "expires", "spacesversion", "info-package",
+        "recv-info", "retry-after", "reason", "authorization", "subscription-state",
+    }
+)  # fmt: skip
+
 # Names whose conventional spelling is not plain Title-Case.
 _DISPLAY_NAMES: dict[str, str] = {
     "call-id": "Call-ID",
@@ -59,6 +69,9 @@ _DISPLAY_NAMES: dict[str, str] = {
 SINGLE_VALUED = frozenset(
     {"call-id", "cseq", "from", "to", "max-forwards", "content-length", "content-type", "expires"}
 )
+
+
+_MISSING = object()
 
 
 def header_key(name: str) -> str:
@@ -83,26 +96,44 @@ def display_name(key: str) -> str:
 class Headers:
     """An ordered multi-map of header fields with cached typed views."""
 
-    __slots__ = ("_items", "_parsed")
+    __slots__ = ("_first", "_items", "_parsed")
 
     def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
         self._items: list[tuple[str, str]] = items if items is not None else []
         self._parsed: dict[str, object] = {}
+        self._first: dict[str, str] | None = None  # key → first value, built on first lookup
+
+    def _index(self) -> dict[str, str]:
+        first = self._first
+        if first is None:
+            # dict() keeps the last value of a repeated key; reversed, that is the first one.
+            first = self._first = dict(reversed(self._items))
+        return first
+
+    @property
+    def has_repeats(self) -> bool:
+        """Whether any header name occurs more than once (cheap: no count per name)."""
+        return len(self._index()) != len(self._items)
 
     @classmethod
     def of(cls, *pairs: tuple[str, str]) -> Headers:
         return cls([(header_key(name), value) for name, value in pairs])
 
     def get(self, name: str) -> str | None:
-        key = header_key(name)
-        for k, v in self._items:
-            if k == key:
-                return v
-        return None
+        first = self._first if self._first is not None else self._index()
+        value = first.get(name)
+        if value is None and name not in _KEYS:
+            value = first.get(header_key(name))
+        return value
 
     def get_all(self, name: str) -> list[str]:
         """Every field line of ``name``, not split on commas."""
-        key = header_key(name)
+        key = name if name in _KEYS else header_key(name)
+        first = self._first if self._first is not None else self._index()
+        if key not in first:
+            return []
+        if len(first) == len(self._items):
+            return [first[key]]
         return [v for k, v in self._items if k == key]
 
     def count(self, name: str) -> int:
@@ -129,10 +160,12 @@ class Headers:
     def add(self, name: str, value: str) -> None:
         self._items.append((header_key(name), value))
         self._parsed.clear()
+        self._first = None
 
     def prepend(self, name: str, value: str) -> None:
         self._items.insert(0, (header_key(name), value))
         self._parsed.clear()
+        self._first = None
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of ``name`` with one, keeping the position of the first."""
@@ -145,23 +178,23 @@ class Headers:
         else:
             self._items.append((key, value))
         self._parsed.clear()
+        self._first = None
 
     def remove(self, name: str) -> None:
         key = header_key(name)
         self._items = [item for item in self._items if item[0] != key]
         self._parsed.clear()
+        self._first = None
 
     def copy(self) -> Headers:
         return Headers(list(self._items))
 
     def typed(self, key: str, parse: Callable[[Headers], T]) -> T:
         """``parse(self)`` cached until the next change; ``key`` names the view."""
-        try:
-            return self._parsed[key]  # type: ignore[return-value]
-        except KeyError:
-            value = parse(self)
-            self._parsed[key] = value
-            return value
+        value = self._parsed.get(key, _MISSING)
+        if value is _MISSING:
+            value = self._parsed[key] = parse(self)
+        return value  # type: ignore[return-value]
 
 
 # Via = ( "Via" / "v" ) HCOLON via-parm *(COMMA via-parm)

@@ -8,11 +8,14 @@ body, so wire text is never assembled by hand elsewhere.
 
 from __future__ import annotations
 
+import re
+
 from .errors import RemoteProtocolError
 from .headers import CSeq, Headers, Via, display_name, parse_cseq, parse_via
 from .uri import NameAddr, Uri, parse_name_addr, parse_uri, split_commas
 
 SIP_VERSION = "SIP/2.0"
+_WS_RE = re.compile(r"\s")
 
 # Reason phrases we send (RFC 3261 §21 and extensions named beside each).
 REASONS: dict[int, str] = {
@@ -64,6 +67,13 @@ REASONS: dict[int, str] = {
 
 def _vias(headers: Headers) -> tuple[Via, ...]:
     return tuple(parse_via(v) for line in headers.get_all("via") for v in split_commas(line))
+
+
+def _top_via(headers: Headers) -> Via:
+    line = headers.get("via")
+    if line is None:
+        raise RemoteProtocolError("missing Via header")
+    return parse_via(split_commas(line)[0] if "," in line else line)
 
 
 def _single(headers: Headers, key: str) -> str:
@@ -120,10 +130,7 @@ class Message:
 
     @property
     def top_via(self) -> Via:
-        vias = self.vias
-        if not vias:
-            raise RemoteProtocolError("missing Via header")
-        return vias[0]
+        return self.headers.typed("top-via", _top_via)
 
     @property
     def from_(self) -> NameAddr:
@@ -136,7 +143,7 @@ class Message:
     @property
     def call_id(self) -> str:
         value = self.headers.typed("call-id", lambda h: _single(h, "call-id"))
-        if not value or any(c.isspace() for c in value):
+        if not value or _WS_RE.search(value) is not None:
             raise RemoteProtocolError(f"malformed Call-ID {value!r}")
         return value
 

@@ -90,20 +90,35 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
         raise RemoteProtocolError("too many header fields", status_hint=513)
     message = _parse_start_line(lines[0].rstrip("\r"))
     items = message.headers._items  # filled in place: the container is new and unshared
+    append = items.append
+    names = _NAMES
     for line in lines[1:]:
-        if len(line) > MAX_LINE_BYTES:
-            raise RemoteProtocolError("header line too long", status_hint=513, partial=message)
         # message-header = field-name HCOLON field-value; HCOLON = *( SP / HTAB ) ":" SWS (§25.1)
         name, colon, value = line.partition(":")
-        key = name.rstrip(" \t").lower()
-        if not colon or not key:
-            raise RemoteProtocolError(f"malformed header line {line[:40]!r}", partial=message)
-        items.append((COMPACT_FORMS.get(key, key), value.strip(" \t\r")))
-    for key, _ in items:
-        if key not in _KNOWN_KEYS and not is_token(key):
-            raise RemoteProtocolError(f"malformed header name {key!r}", partial=message)
+        key = names.get(name)
+        if key is None or not colon:
+            key = _new_name(name, colon, line, message)
+        if len(value) > MAX_LINE_BYTES:
+            raise RemoteProtocolError("header line too long", status_hint=513, partial=message)
+        append((key, value.strip()))
     message.body = _frame_body(message, body, datagram)
     return message
+
+
+#: Raw header names seen before → their key. Bounded: peers choose the names, and a miss only costs
+#: the validation below.
+_NAMES: dict[str, str] = {}
+_MAX_NAMES = 4096
+
+
+def _new_name(name: str, colon: str, line: str, message: Message) -> str:
+    key = name.rstrip(" \t").lower()
+    if not colon or not key or not (key in _KNOWN_KEYS or is_token(key)):
+        raise RemoteProtocolError(f"malformed header line {line[:40]!r}", partial=message)
+    key = COMPACT_FORMS.get(key, key)
+    if len(_NAMES) < _MAX_NAMES:
+        _NAMES[name] = key
+    return key
 
 
 def _split_head(data: bytes) -> tuple[bytes, bytes]:

@@ -23,6 +23,19 @@ _HOST_RE = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_\-.]+)\Z")
 _USER_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~*'()&=+$,;?/")
 _PARAM_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~*'()[]/:&+$")
 _HEX = frozenset("0123456789abcdefABCDEF")
+_WS_OR_ANGLE_RE = re.compile(r"[\s<>]")
+_T = r"[A-Za-z0-9\-.!%*_+`'~]"
+# generic-param = token [ EQUAL gen-value ]; gen-value = token / host / quoted-string (§25.1), with the
+# SWS that SEMI and EQUAL allow. One regex validates the whole list, one findall extracts it: no
+# Python loop per character.
+_PARAM = rf'\s*;\s*({_T}+)(?:\s*=\s*([^\s;",]+|"(?:[^"\\]|\\.)*"))?'
+_PARAMS_RE = re.compile(rf"(?:{_PARAM})*\s*\Z", re.S)
+_PARAM_FIND_RE = re.compile(_PARAM, re.S)
+# name-addr with a quoted or token display name, or none: [ display-name ] LAQUOT addr-spec RAQUOT
+_NAME_ADDR_RE = re.compile(
+    rf'\s*(?:"((?:[^"\\]|\\.)*)"\s*|((?:{_T}+\s*)*?))<([^<>]*)>(.*)\Z', re.S
+)
+_UNQUOTE_RE = re.compile(r"\\(.)", re.S)
 
 Params = tuple[tuple[str, str | None], ...]
 
@@ -94,6 +107,8 @@ def split_commas(value: str) -> list[str]:
     """
     if "," not in value:
         return [value]
+    if '"' not in value and "<" not in value:
+        return [part.strip() for part in value.split(",")]
     parts = []
     start = 0
     while True:
@@ -105,67 +120,21 @@ def split_commas(value: str) -> list[str]:
         start = idx + 1
 
 
-def parse_quoted(text: str, start: int) -> tuple[str, int]:
-    """Parse ``quoted-string`` at ``text[start] == '"'``; return (unescaped content, index after)."""
-    # quoted-string = SWS DQUOTE *(qdtext / quoted-pair ) DQUOTE ; quoted-pair = "\" (%x00-09 / %x0B-0C
-    # / %x0E-7F)   (RFC 3261 §25.1)
-    out = []
-    i = start + 1
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\":
-            if i + 1 >= n:
-                break
-            out.append(text[i + 1])
-            i += 2
-            continue
-        if c == '"':
-            return "".join(out), i + 1
-        out.append(c)
-        i += 1
-    raise RemoteProtocolError("unterminated quoted string")
-
-
 def quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def parse_params(text: str) -> Params:
-    """Parse ``*( SEMI generic-param )``; ``text`` is empty or starts with ``;``.
+    """Parse ``*( SEMI generic-param )``; ``text`` is empty or starts with ``;`` (after SWS).
 
-    generic-param = token [ EQUAL gen-value ]; gen-value = token / host / quoted-string; SEMI and EQUAL
-    allow SWS on both sides (RFC 3261 §25.1). Names are lower-cased: they compare case-insensitively.
+    Names are lower-cased: they compare case-insensitively (RFC 3261 §19.1.4). Quoted values are kept
+    with their quotes, as they appear on the wire.
     """
-    text = text.strip()
-    if not text:
+    if not text or text.isspace():
         return ()
-    if text[0] != ";":
-        raise RemoteProtocolError(f"expected ';' before parameters in {text!r}")
-    params: list[tuple[str, str | None]] = []
-    pos = 1
-    while True:
-        end = find_unquoted(text, ";", pos)
-        piece = (text[pos:] if end < 0 else text[pos:end]).strip()
-        name, eq, value = piece.partition("=")
-        name = name.strip()
-        if not name or not is_token(name):
-            raise RemoteProtocolError(f"empty or malformed parameter in {text!r}")
-        if eq:
-            value = value.strip()
-            if value.startswith('"'):
-                inner, after = parse_quoted(value, 0)
-                if after != len(value):
-                    raise RemoteProtocolError(f"junk after quoted parameter in {text!r}")
-                value = '"' + inner.replace("\\", "\\\\").replace('"', '\\"') + '"'
-            elif not value or any(c.isspace() for c in value):
-                raise RemoteProtocolError(f"malformed value of parameter {name!r}")
-            params.append((name.lower(), value))
-        else:
-            params.append((name.lower(), None))
-        if end < 0:
-            return tuple(params)
-        pos = end + 1
+    if _PARAMS_RE.match(text) is None:
+        raise RemoteProtocolError(f"empty or malformed parameter in {text[:60]!r}")
+    return tuple((name.lower(), value or None) for name, value in _PARAM_FIND_RE.findall(text))
 
 
 def format_params(params: Params) -> str:
@@ -246,13 +215,30 @@ class AbsoluteUri:
 Uri = SipUri | AbsoluteUri
 
 
+#: Parsed URIs by their text. The same URIs recur in every request of a call and across calls (the
+#: bridge's own address, each phone's AOR and Contact), and values are immutable, so sharing is safe.
+#: Bounded: cleared when full, since peers choose the text.
+_URI_CACHE: dict[str, Uri] = {}
+_URI_CACHE_SIZE = 8192
+
+
 def parse_uri(text: str) -> Uri:
     """Parse a Request-URI or the URI inside ``<...>``. Whitespace anywhere is an error (RFC 4475
     §3.1.2.8 and §3.1.2.14)."""
+    uri = _URI_CACHE.get(text)
+    if uri is None:
+        uri = _parse_uri(text)
+        if len(_URI_CACHE) >= _URI_CACHE_SIZE:
+            _URI_CACHE.clear()
+        _URI_CACHE[text] = uri
+    return uri
+
+
+def _parse_uri(text: str) -> Uri:
     scheme, colon, rest = text.partition(":")
     if not colon or not _SCHEME_RE.match(scheme) or not rest:
         raise RemoteProtocolError(f"malformed URI {text!r}")
-    if any(c.isspace() for c in text) or "<" in text or ">" in text:
+    if _WS_OR_ANGLE_RE.search(text) is not None:
         raise RemoteProtocolError(f"whitespace or angle bracket in URI {text!r}")
     lowered = scheme.lower()
     if lowered not in ("sip", "sips"):
@@ -328,46 +314,23 @@ class NameAddr:
 
 
 def parse_name_addr(text: str) -> NameAddr:
+    match = _NAME_ADDR_RE.match(text)
+    if match is not None:
+        quoted, words, uri_text, rest = match.groups()
+        if quoted is not None:
+            display: str | None = _UNQUOTE_RE.sub(r"\1", quoted) if "\\" in quoted else quoted
+        else:
+            # display-name = *(token LWS) / quoted-string: unquoted names are tokens (§3.1.2.15)
+            display = " ".join(words.split()) or None
+        return NameAddr(parse_uri(uri_text), display, parse_params(rest))
     text = text.strip()
     if not text:
         raise RemoteProtocolError("empty address")
-    display: str | None = None
-    if text.startswith('"'):
-        display, pos = parse_quoted(text, 0)
-        open_ = text.find("<", pos)
-        if open_ < 0 or text[pos:open_].strip():
-            raise RemoteProtocolError(f"expected <URI> after display name in {text!r}")
-    else:
-        open_ = find_unquoted_angle(text)
-        if open_ >= 0:
-            words = text[:open_].split()
-            # display-name = *(token LWS) / quoted-string: unquoted names are tokens only (§3.1.2.15)
-            if any(not is_token(w) for w in words):
-                raise RemoteProtocolError(f"display name must be tokens or quoted in {text!r}")
-            display = " ".join(words) or None
-    if open_ >= 0:
-        close = text.find(">", open_)
-        if close < 0:
-            raise RemoteProtocolError(f"unterminated <URI> in {text!r}")
-        uri = parse_uri(text[open_ + 1 : close])
-        params = parse_params(text[close + 1 :])
-    else:
-        # addr-spec form: the URI ends at the first ";" and what follows are header parameters. An
-        # addr-spec holding "?" (URI headers) must be enclosed in <> (RFC 3261 §20; RFC 4475 §3.1.2.13).
-        semi = text.find(";")
-        uri_text = text if semi < 0 else text[:semi]
-        if "?" in uri_text or "," in uri_text:
-            raise RemoteProtocolError(f"URI with headers or commas must be in <> in {text!r}")
-        uri = parse_uri(uri_text.strip())
-        params = parse_params(text[semi:]) if semi >= 0 else ()
-    return NameAddr(uri, display, params)
-
-
-def find_unquoted_angle(text: str) -> int:
-    quoted = False
-    for i, c in enumerate(text):
-        if c == '"':
-            quoted = not quoted
-        elif c == "<" and not quoted:
-            return i
-    return -1
+    if "<" in text or '"' in text:
+        raise RemoteProtocolError(f"malformed name-addr {text[:60]!r}")
+    # addr-spec form: the URI ends at the first ";" and what follows are header parameters. An
+    # addr-spec holding "?" (URI headers) or "," must be enclosed in <> (§20; RFC 4475 §3.1.2.13).
+    uri_text, semi, param_text = text.partition(";")
+    if "?" in uri_text or "," in uri_text:
+        raise RemoteProtocolError(f"URI with headers or commas must be in <> in {text[:60]!r}")
+    return NameAddr(parse_uri(uri_text.strip()), None, parse_params(semi + param_text))
