@@ -263,7 +263,13 @@ def parse_via(text: str) -> Via:
         if key in ("received", "maddr") and not value:
             raise RemoteProtocolError(f"Via {key} parameter without a value")
     protocol = f"{match['name'].upper()}/{match['version']}"
-    return Via(match["transport"].upper(), match["host"].lower(), int(port) if port else None, params, protocol)
+    return Via(
+        match["transport"].upper(),
+        match["host"].lower(),
+        int(port) if port else None,
+        params,
+        protocol,
+    )
 
 
 MAX_CSEQ = 2**31 - 1  # "MUST be less than 2**31" (RFC 3261 §8.1.1.5)

@@ -105,7 +105,9 @@ def _contacts(headers: Headers) -> tuple[NameAddr, ...]:
 
 
 def _parse_route(headers: Headers) -> tuple[NameAddr, ...]:
-    return tuple(parse_name_addr(v) for line in headers.get_all("route") for v in split_commas(line))
+    return tuple(
+        parse_name_addr(v) for line in headers.get_all("route") for v in split_commas(line)
+    )
 
 
 def _parse_record_route(headers: Headers) -> tuple[NameAddr, ...]:
@@ -260,9 +262,8 @@ def response_to(
         if key in ("via", "from", "call-id", "cseq"):
             out.add(key, value)
         elif key == "to":
-            if to_tag is not None and not _has_tag(request):
-                value = f"{value};tag={to_tag}"
-            out.add(key, value)
+            tagged = to_tag is not None and not _has_tag(request)
+            out.add(key, f"{value};tag={to_tag}" if tagged else value)
         elif key == "record-route" and 100 < status < 300:
             out.add(key, value)
     for name, value in headers:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import RemoteProtocolError
-from .headers import COMPACT_FORMS, Headers
+from .headers import COMPACT_FORMS
 from .message import Message, Request, Response
 from .uri import is_token
 
@@ -88,7 +88,15 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
     lines = text.split("\n")
     if len(lines) > MAX_HEADERS + 1:
         raise RemoteProtocolError("too many header fields", status_hint=513)
-    message = _parse_start_line(lines[0].rstrip("\r"))
+    start_error: RemoteProtocolError | None = None
+    try:
+        message = _parse_start_line(lines[0].rstrip("\r"))
+    except RemoteProtocolError as exc:
+        if lines[0][:4].upper() == "SIP/":
+            raise  # a broken response is dropped: nothing to answer
+        # Read the headers anyway, so that the 400 or 505 can be routed back (RFC 4475 §3.1.2.16).
+        start_error = exc
+        message = Request(lines[0].partition(" ")[0] or "UNKNOWN", "sip:invalid")
     items = message.headers._items  # filled in place: the container is new and unshared
     append = items.append
     names = _NAMES
@@ -100,7 +108,10 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
             key = _new_name(name, colon, line, message)
         if len(value) > MAX_LINE_BYTES:
             raise RemoteProtocolError("header line too long", status_hint=513, partial=message)
-        append((key, value.strip()))
+        append((key, value.strip(" \t\r")))
+    if start_error is not None:
+        start_error.partial = message
+        raise start_error
     message.body = _frame_body(message, body, datagram)
     return message
 

@@ -20,8 +20,12 @@ _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*\Z")
 # host = hostname / IPv4address / IPv6reference  (RFC 3261 §25.1); "_" tolerated as many stacks do.
 _HOST_RE = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_\-.]+)\Z")
 # user-unreserved and unreserved characters pass unescaped; everything else is %HH (RFC 3261 §25.1).
-_USER_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~*'()&=+$,;?/")
-_PARAM_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~*'()[]/:&+$")
+_USER_SAFE = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~*'()&=+$,;?/"
+)
+_PARAM_SAFE = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~*'()[]/:&+$"
+)
 _HEX = frozenset("0123456789abcdefABCDEF")
 _WS_OR_ANGLE_RE = re.compile(r"[\s<>]")
 _T = r"[A-Za-z0-9\-.!%*_+`'~]"
@@ -32,9 +36,7 @@ _PARAM = rf'\s*;\s*({_T}+)(?:\s*=\s*([^\s;",]+|"(?:[^"\\]|\\.)*"))?'
 _PARAMS_RE = re.compile(rf"(?:{_PARAM})*\s*\Z", re.S)
 _PARAM_FIND_RE = re.compile(_PARAM, re.S)
 # name-addr with a quoted or token display name, or none: [ display-name ] LAQUOT addr-spec RAQUOT
-_NAME_ADDR_RE = re.compile(
-    rf'\s*(?:"((?:[^"\\]|\\.)*)"\s*|((?:{_T}+\s*)*?))<([^<>]*)>(.*)\Z', re.S
-)
+_NAME_ADDR_RE = re.compile(rf'\s*(?:"((?:[^"\\]|\\.)*)"\s*|((?:{_T}+\s*)*?))<([^<>]*)>(.*)\Z', re.S)
 _UNQUOTE_RE = re.compile(r"\\(.)", re.S)
 
 Params = tuple[tuple[str, str | None], ...]
@@ -196,7 +198,10 @@ class SipUri:
         parts.append(format_params(self.params))
         if self.headers:
             parts.append(
-                "?" + "&".join(f"{escape(k, _PARAM_SAFE)}={escape(v, _PARAM_SAFE)}" for k, v in self.headers)
+                "?"
+                + "&".join(
+                    f"{escape(k, _PARAM_SAFE)}={escape(v, _PARAM_SAFE)}" for k, v in self.headers
+                )
             )
         return "".join(parts)
 

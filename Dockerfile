@@ -1,0 +1,15 @@
+# Small image running the same CLI as on a host: `docker run -p 5060:5060/udp spaces-bridge`.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY bridge ./bridge
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir .
+
+FROM python:3.11-slim
+COPY --from=build /opt/venv /opt/venv
+COPY config /etc/spaces-bridge
+RUN useradd --system --no-create-home bridge
+USER bridge
+EXPOSE 5060/udp 5060/tcp 5061/tcp
+ENTRYPOINT ["/opt/venv/bin/spaces-bridge"]
+CMD ["run", "--config", "/etc/spaces-bridge/bridge.toml"]

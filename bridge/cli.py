@@ -1,0 +1,46 @@
+"""The ``spaces-bridge`` command: run, server, check-config, version."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+from .config import ConfigError, load
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="spaces-bridge",
+        description="Lets SIP phones take part in Spaces web meetings.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the bridge daemon")
+    run.add_argument("--config", metavar="FILE", help="TOML configuration (default: built-in)")
+    commands.add_parser("server", help="run the conference server on its own")
+    check = commands.add_parser("check-config", help="validate a configuration file and exit")
+    check.add_argument("file", metavar="FILE")
+    commands.add_parser("version", help="print the version")
+    args = parser.parse_args(argv)
+
+    if args.command == "version":
+        print(f"spaces-bridge {__version__}")
+        return 0
+    if args.command == "server":
+        print("spaces-bridge server: not available in this version", file=sys.stderr)
+        return 2
+    try:
+        config = load(args.file if args.command == "check-config" else args.config)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "check-config":
+        print(f"{config.source}: OK")
+        return 0
+    from .app import serve  # noqa: PLC0415  (imported late: check-config and version need no event loop)
+
+    return serve(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

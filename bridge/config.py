@@ -1,0 +1,287 @@
+"""Configuration: TOML loaded once into frozen dataclasses, validated with messages that name the file,
+the key and what was expected. Nothing here is global: ``bridge/app.py`` passes it down.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import pathlib
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .sip.address import Transport
+
+DEFAULT_PORTS = {Transport.UDP: 5060, Transport.TCP: 5060, Transport.TLS: 5061}
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased for the operator: file, key, expectation."""
+
+    def __init__(self, source: str, key: str, message: str) -> None:
+        super().__init__(f"{source}: {key}: {message}")
+        self.source = source
+        self.key = key
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """One listening socket."""
+
+    transport: Transport
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.transport}:{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class SipConfig:
+    listen: tuple[Listen, ...] = (
+        Listen(Transport.UDP, "127.0.0.1", 5060),
+        Listen(Transport.TCP, "127.0.0.1", 5060),
+    )
+    """Sockets to listen on, written ``"udp:127.0.0.1:5060"``, ``"tcp:[::1]:5060"``. A TLS listener on
+    port 5061 of the first host is added when a certificate is configured and none is listed."""
+    advertise: str | None = None
+    """Host written in our Via and Contact; default: each listener's own host."""
+    tls_certificate: pathlib.Path | None = None
+    """PEM certificate chain for TLS listeners."""
+    tls_private_key: pathlib.Path | None = None
+    """PEM private key for the certificate (a file: secrets are never inline)."""
+    user_agent: str = "spaces-bridge"
+    """Server and User-Agent header value."""
+    version_header: str = "spacesVersion"
+    """Request header carrying the endpoint's Spaces client version (case-insensitive)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MediaConfig:
+    host: str = "127.0.0.1"
+    """Address of the media anchor written in our SDP (c=) and bound for RTP."""
+    port_min: int = 20000
+    """First RTP port of the anchor's range (even)."""
+    port_max: int = 20999
+    """Last RTP port of the anchor's range."""
+
+
+@dataclass(frozen=True, slots=True)
+class DrainConfig:
+    grace_seconds: float = 5.0
+    """On SIGTERM: how long established calls may go on before the bridge sends BYE."""
+    bye_wait_seconds: float = 2.0
+    """After sending BYE: how long to wait for the phones' answers before exiting."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalConfig:
+    """The in-memory space used when no conference server is configured."""
+
+    waiting_spaces: tuple[str, ...] = ()
+    """Spaces whose callers wait with 180 Ringing until they hang up or the lobby timeout (480), as
+    guests do in a moderator-approved lobby."""
+    lobby_timeout_seconds: float = 300.0
+    """How long a caller may wait before 480 Temporarily Unavailable."""
+    ringing_interval_seconds: float = 60.0
+    """180 Ringing is re-sent this often so that proxies do not give up on a waiting call."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    source: str = "<defaults>"
+    """Where this configuration came from (for messages)."""
+    sip: SipConfig = field(default_factory=SipConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
+    drain: DrainConfig = field(default_factory=DrainConfig)
+    local: LocalConfig = field(default_factory=LocalConfig)
+
+
+def load(path: str | pathlib.Path | None) -> Config:
+    """Read and validate a TOML file; ``None`` gives the built-in defaults."""
+    if path is None:
+        return Config()
+    source = str(path)
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(source, "-", f"cannot read: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, "-", f"not valid TOML: {exc}") from exc
+    return from_mapping(data, source)
+
+
+def from_mapping(data: Mapping[str, Any], source: str) -> Config:
+    _known(data, ("sip", "media", "drain", "local"), source, "")
+    sip_data = _table(data, "sip", source)
+    _known(
+        sip_data,
+        (
+            "listen",
+            "advertise",
+            "tls_certificate",
+            "tls_private_key",
+            "user_agent",
+            "version_header",
+        ),
+        source,
+        "sip.",
+    )
+    cert = _path(sip_data, "tls_certificate", source, "sip.")
+    key = _path(sip_data, "tls_private_key", source, "sip.")
+    if (cert is None) != (key is None):
+        raise ConfigError(source, "sip.tls_private_key", "TLS needs both a certificate and a key")
+    listen = tuple(
+        _listen(item, source, f"sip.listen[{i}]")
+        for i, item in enumerate(
+            _get(
+                sip_data,
+                "listen",
+                list,
+                source,
+                "sip.",
+                ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"],
+            )
+        )
+    )
+    if not listen:
+        raise ConfigError(source, "sip.listen", "at least one listener is needed")
+    if cert is not None and not any(item.transport is Transport.TLS for item in listen):
+        listen = (*listen, Listen(Transport.TLS, listen[0].host, 5061))
+    if cert is None and any(item.transport is Transport.TLS for item in listen):
+        raise ConfigError(source, "sip.listen", "a tls listener needs sip.tls_certificate")
+    sip = SipConfig(
+        listen=listen,
+        advertise=_get(sip_data, "advertise", str, source, "sip.", None),
+        tls_certificate=cert,
+        tls_private_key=key,
+        user_agent=_get(sip_data, "user_agent", str, source, "sip.", SipConfig.user_agent),
+        version_header=_get(sip_data, "version_header", str, source, "sip.", "spacesVersion"),
+    )
+    media_data = _table(data, "media", source)
+    _known(media_data, ("host", "port_min", "port_max"), source, "media.")
+    media = MediaConfig(
+        host=_host(
+            _get(media_data, "host", str, source, "media.", "127.0.0.1"), source, "media.host"
+        ),
+        port_min=_port(
+            _get(media_data, "port_min", int, source, "media.", 20000), source, "media.port_min"
+        ),
+        port_max=_port(
+            _get(media_data, "port_max", int, source, "media.", 20999), source, "media.port_max"
+        ),
+    )
+    if media.port_min > media.port_max:
+        raise ConfigError(source, "media.port_max", "must not be below media.port_min")
+    drain_data = _table(data, "drain", source)
+    _known(drain_data, ("grace_seconds", "bye_wait_seconds"), source, "drain.")
+    drain = DrainConfig(
+        grace_seconds=_seconds(drain_data, "grace_seconds", source, 5.0),
+        bye_wait_seconds=_seconds(drain_data, "bye_wait_seconds", source, 2.0),
+    )
+    local_data = _table(data, "local", source)
+    _known(
+        local_data,
+        ("waiting_spaces", "lobby_timeout_seconds", "ringing_interval_seconds"),
+        source,
+        "local.",
+    )
+    spaces = _get(local_data, "waiting_spaces", list, source, "local.", [])
+    if not all(isinstance(x, str) and x for x in spaces):
+        raise ConfigError(source, "local.waiting_spaces", "expected a list of space names")
+    local = LocalConfig(
+        waiting_spaces=tuple(spaces),
+        lobby_timeout_seconds=_seconds(
+            local_data, "lobby_timeout_seconds", source, 300.0, "local."
+        ),
+        ringing_interval_seconds=_seconds(
+            local_data, "ringing_interval_seconds", source, 60.0, "local."
+        ),
+    )
+    return Config(source=source, sip=sip, media=media, drain=drain, local=local)
+
+
+def _known(data: Mapping[str, Any], keys: tuple[str, ...], source: str, prefix: str) -> None:
+    for key in data:
+        if key not in keys:
+            raise ConfigError(
+                source, prefix + key, f"unknown key (expected one of: {', '.join(keys)})"
+            )
+
+
+def _table(data: Mapping[str, Any], key: str, source: str) -> Mapping[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(source, key, "expected a table")
+    return value
+
+
+def _get(  # noqa: PLR0917  (a private helper called in one uniform shape)
+    data: Mapping[str, Any], key: str, kind: type, source: str, prefix: str, default: Any
+) -> Any:
+    value = data.get(key, default)
+    if value is not None and (
+        not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)
+    ):
+        raise ConfigError(
+            source, prefix + key, f"expected {kind.__name__}, got {type(value).__name__}"
+        )
+    return value
+
+
+def _path(data: Mapping[str, Any], key: str, source: str, prefix: str) -> pathlib.Path | None:
+    value = _get(data, key, str, source, prefix, None)
+    if not value:
+        return None
+    path = pathlib.Path(value)
+    if not path.is_file():
+        raise ConfigError(source, prefix + key, f"no such file: {value}")
+    return path
+
+
+def _host(value: str, source: str, key: str) -> str:
+    host = value.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError as exc:
+        raise ConfigError(source, key, f"expected an IP address, got {value!r}") from exc
+    return host
+
+
+def _port(value: int, source: str, key: str) -> int:
+    if not 0 <= value <= 65535:
+        raise ConfigError(source, key, f"expected a port 0-65535, got {value}")
+    return value
+
+
+def _seconds(
+    data: Mapping[str, Any], key: str, source: str, default: float, prefix: str = "drain."
+) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(source, prefix + key, "expected a number of seconds >= 0")
+    return float(value)
+
+
+def _listen(item: object, source: str, key: str) -> Listen:
+    if not isinstance(item, str):
+        raise ConfigError(source, key, 'expected "transport:host:port"')
+    transport_text, _, rest = item.partition(":")
+    try:
+        transport = Transport(transport_text.lower())
+    except ValueError as exc:
+        raise ConfigError(
+            source, key, f"transport must be udp, tcp or tls, got {transport_text!r}"
+        ) from exc
+    if rest.startswith("["):
+        host, _, port_text = rest[1:].partition("]")
+        port_text = port_text.removeprefix(":")
+    else:
+        host, _, port_text = rest.rpartition(":") if rest.count(":") == 1 else (rest, "", "")
+    port = (
+        int(port_text) if port_text.isdigit() else DEFAULT_PORTS[transport] if not port_text else -1
+    )
+    return Listen(transport, _host(host, source, key), _port(port, source, key))

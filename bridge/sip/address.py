@@ -1,0 +1,38 @@
+"""Where a message came from or goes to: a transport and a peer's host and port."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Transport(StrEnum):
+    UDP = "udp"
+    TCP = "tcp"
+    TLS = "tls"
+
+    @property
+    def reliable(self) -> bool:
+        """Stream transports need no retransmission timers (RFC 3261 §17.1.1.2)."""
+        return self is not Transport.UDP
+
+    @property
+    def via_name(self) -> str:
+        return self.value.upper()
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A peer: for UDP the datagram source, for TCP/TLS the remote end of a connection.
+
+    Over a stream transport, sending to the Address of an open connection reuses that connection
+    (RFC 3261 §18.2.2); the transport adapter owns the connection table.
+    """
+
+    transport: Transport
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.transport}:{host}:{self.port}"

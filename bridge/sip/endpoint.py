@@ -1,0 +1,686 @@
+"""The SIP endpoint: transactions and dialogs behind one sans-IO interface (STYLE.md §1).
+
+Bytes in: :meth:`Endpoint.receive` ``(data, source, now)``. Bytes out: :meth:`datagrams_to_send`.
+Time: :meth:`get_timer` / :meth:`handle_timer`. Results: :meth:`next_event`. Commands from the call
+layer (``respond``, ``send_in_dialog``, ``invite``, ``bye``) take ``now`` too. Nothing here reads a
+clock, draws a random number or touches a socket: ``token`` and ``random`` are injected.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from .address import Address, Transport
+from .dialog import Dialog, DialogId, DialogState, Role
+from .errors import LocalProtocolError, RemoteProtocolError
+from .events import (
+    DialogConfirmed,
+    DialogTerminated,
+    EndReason,
+    Event,
+    FailureKind,
+    GlareRetryDue,
+    InviteCancelled,
+    MessageRejected,
+    RequestFailed,
+    RequestReceived,
+    ResponseReceived,
+    Retransmission,
+)
+from .headers import CSeq, Headers, Via
+from .message import Request, Response, response_to
+from .parser import parse_message
+from .transaction import (
+    ClientTransaction,
+    ServerTransaction,
+    State,
+    Terminated,
+    TimedOut,
+    TimerConfig,
+    ToTransactionUser,
+    Transmit,
+    TransportFailed,
+    TxOutput,
+    client_key,
+    invite_key_for_cancel,
+    server_key,
+)
+from .uas import (
+    UasPolicy,
+    check_headers,
+    check_method,
+    check_request,
+    has_routing_headers,
+    response_destination,
+    split_vias_safe,
+)
+from .uri import NameAddr, Uri
+
+DIALOG_METHODS = frozenset({"INVITE", "SUBSCRIBE"})
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointConfig:
+    """How the endpoint presents itself and what it serves."""
+
+    local: Mapping[Transport, tuple[str, int]] = field(default_factory=dict)
+    """Host and port we advertise in Via and Contact, per transport."""
+    policy: UasPolicy = field(default_factory=UasPolicy)
+    """The RFC 3261 §8.2 checks: methods, extensions, body types."""
+    timers: TimerConfig = field(default_factory=TimerConfig)
+    """T1, T2, T4 (RFC 3261 Table 4)."""
+    max_transactions: int = 50_000
+    """Open server transactions before new requests get 503. Each holds a request and its response
+    for up to 32 s (Timer H/J), so this bounds memory under an INVITE flood to tens of MB."""
+    max_dialogs: int = 60_000
+    """Dialogs before new INVITEs get 503: one per call, sized above the 50,000-call target."""
+    retry_after: int = 5
+    """Seconds in Retry-After when we refuse for capacity."""
+
+
+@dataclass(slots=True, eq=False)
+class _ServerEntry:
+    tx: ServerTransaction
+    request_id: int
+    dest: Address
+    source: Address
+    local_tag: str
+    dialog: DialogId | None = None
+    final_sent: bool = False
+    encoded: tuple[object, bytes] | None = None
+
+
+@dataclass(slots=True, eq=False)
+class _ClientEntry:
+    tx: ClientTransaction
+    request_id: int
+    dest: Address
+    dialog: DialogId | None
+    ack: bytes | None = None
+    encoded: tuple[object, bytes] | None = None
+
+
+class Endpoint:
+    """A SIP user agent core over any number of transports."""
+
+    def __init__(
+        self,
+        config: EndpointConfig,
+        *,
+        token: Callable[[], str],
+        random: Callable[[], float],
+    ) -> None:
+        self.config = config
+        self._token = token
+        self._random = random
+        self._server: dict[tuple[object, ...], _ServerEntry] = {}
+        self._requests: dict[int, _ServerEntry] = {}
+        # Requests outside a dialog by (Call-ID, From tag, CSeq, method), to spot merged requests
+        self._origins: dict[tuple[str, str, int, str], tuple[object, ...]] = {}
+        self._client: dict[tuple[object, ...], _ClientEntry] = {}
+        self._dialogs: dict[DialogId, Dialog] = {}
+        # INVITE server entries whose 2xx awaits the dialog's ACK, by (dialog, CSeq number)
+        self._awaiting_ack: dict[tuple[DialogId, int], _ServerEntry] = {}
+        self._invite_out: set[DialogId] = set()  # dialogs with our INVITE outstanding (§14.1)
+        self._invite_in: set[DialogId] = set()  # dialogs with their re-INVITE unanswered (§14.2)
+        self._glare: dict[DialogId, float] = {}
+        self._timers: list[tuple[float, int, object]] = []
+        self._timer_seq = 0
+        self._out: list[tuple[bytes, Address]] = []
+        self._events: deque[Event] = deque()
+        self._next_id = 0
+
+    # -- the sans-IO interface ---------------------------------------------------------------------
+    def receive(self, data: bytes, source: Address, now: float) -> None:
+        try:
+            message = parse_message(data, datagram=source.transport is Transport.UDP)
+        except RemoteProtocolError as exc:
+            self._reject(exc, source, exc.partial if isinstance(exc.partial, Request) else None)
+            return
+        if isinstance(message, Response):
+            self._on_response(message, source, now)
+        else:
+            self._on_request(message, source, now)
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        timers = self._timers
+        while timers:
+            deadline, _, owner = timers[0]
+            if self._deadline_of(owner) == deadline:
+                return deadline
+            heapq.heappop(timers)  # stale: its owner moved on
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            deadline, _, owner = heapq.heappop(timers)
+            if self._deadline_of(owner) != deadline:
+                continue
+            if isinstance(owner, DialogId):
+                del self._glare[owner]
+                if owner in self._dialogs:
+                    self._events.append(GlareRetryDue(owner))
+            else:
+                self._run(owner, owner.tx.handle_timer(now), now)
+
+    # -- introspection, for the call layer and metrics ---------------------------------------------
+    def dialog(self, dialog_id: DialogId) -> Dialog | None:
+        return self._dialogs.get(dialog_id)
+
+    @property
+    def dialog_count(self) -> int:
+        return len(self._dialogs)
+
+    @property
+    def transaction_count(self) -> int:
+        return len(self._server) + len(self._client)
+
+    def invite_pending(self, dialog_id: DialogId) -> bool:
+        """Whether an INVITE is outstanding in either direction or a glare wait is running."""
+        return (
+            dialog_id in self._invite_out
+            or dialog_id in self._invite_in
+            or dialog_id in self._glare
+        )
+
+    # -- commands ------------------------------------------------------------------------------------
+    def respond(
+        self,
+        request_id: int,
+        status: int,
+        reason: str | None = None,
+        *,
+        now: float,
+        headers: tuple[tuple[str, str], ...] = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> DialogId | None:
+        """Answer a request reported by :class:`RequestReceived` (1xx any number of times, one final).
+
+        Returns the dialog the request belongs to or that this response formed, if any."""
+        entry = self._requests.get(request_id)
+        if entry is None:
+            raise LocalProtocolError(f"no request {request_id} awaits a response")
+        request = entry.tx.request
+        extra = list(headers)
+        forming = request.method in DIALOG_METHODS and 100 < status < 300
+        if forming or (request.method == "INVITE" and status < 300):
+            extra.append(("Contact", self._contact(entry.source.transport)))
+        if body and content_type:
+            extra.append(("Content-Type", content_type))
+        tag = entry.local_tag if status > 100 else None
+        response = response_to(request, status, reason, to_tag=tag, headers=tuple(extra), body=body)
+        if status >= 200:
+            entry.final_sent = True
+            del self._requests[request_id]
+        if forming:
+            self._dialog_answered(entry, request, status)
+        elif request.method == "INVITE" and status >= 300:
+            self._invite_rejected(entry, request)
+        self._run(entry, entry.tx.send_response(response, now), now)
+        return entry.dialog
+
+    def send_in_dialog(
+        self,
+        dialog_id: DialogId,
+        method: str,
+        *,
+        now: float,
+        headers: tuple[tuple[str, str], ...] = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> int:
+        """Send re-INVITE, INFO, NOTIFY, BYE... in a dialog; the answer comes as ResponseReceived."""
+        dialog = self._dialogs.get(dialog_id)
+        if dialog is None:
+            raise LocalProtocolError(f"no dialog {dialog_id}")
+        if method == "INVITE" and self.invite_pending(dialog_id):
+            raise LocalProtocolError("an INVITE is already pending in this dialog (RFC 3261 §14.1)")
+        request = dialog.build_request(
+            method,
+            self._via(dialog.peer.transport),
+            headers=headers,
+            body=body,
+            content_type=content_type,
+        )
+        if method == "INVITE":
+            self._invite_out.add(dialog_id)
+        elif method == "BYE":
+            self._end_dialog(dialog_id, EndReason.BYE_SENT)
+        return self._start_client(request, dialog.peer, dialog_id, now)
+
+    def bye(self, dialog_id: DialogId, *, now: float) -> int:
+        return self.send_in_dialog(dialog_id, "BYE", now=now)
+
+    def _hang_up(self, dialog_id: DialogId, reason: EndReason, now: float) -> None:
+        """End a dialog for ``reason`` and send BYE to the peer."""
+        dialog = self._dialogs.get(dialog_id)
+        if dialog is None:
+            return
+        self._end_dialog(dialog_id, reason)
+        request = dialog.build_request("BYE", self._via(dialog.peer.transport))
+        self._start_client(request, dialog.peer, dialog_id, now)
+
+    def invite(
+        self,
+        uri: Uri,
+        *,
+        peer: Address,
+        from_: NameAddr,
+        to: NameAddr,
+        now: float,
+        headers: tuple[tuple[str, str], ...] = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> int:
+        """Start a call as UAC (RFC 3261 §13.2.1); dialogs form from its 1xx/2xx responses."""
+        h = Headers()
+        h.add("via", str(self._via(peer.transport)))
+        h.add("max-forwards", "70")
+        h.add("from", str(from_.with_tag(self._token())))
+        h.add("to", str(to))
+        h.add("call-id", self._token())
+        h.add("cseq", str(CSeq(1, "INVITE")))
+        h.add("contact", self._contact(peer.transport))
+        for name, value in headers:
+            h.add(name, value)
+        if body and content_type:
+            h.add("content-type", content_type)
+        return self._start_client(Request("INVITE", uri, h, body), peer, None, now)
+
+    # -- requests ----------------------------------------------------------------------------------
+    def _on_request(self, request: Request, source: Address, now: float) -> None:
+        try:
+            check_headers(request)
+        except RemoteProtocolError as exc:
+            self._reject(exc, source, request)
+            return
+        vias = request.vias
+        top = vias[0]
+        if source.host != top.host or top.wants_rport:
+            # §18.2.1 received, RFC 3581 rport: recorded in the Via every response copies.
+            stamped = top.with_param("received", source.host)
+            if top.wants_rport:
+                stamped = stamped.with_param("rport", str(source.port))
+            request.headers.set("via", ", ".join(str(v) for v in (stamped, *vias[1:])))
+        key = server_key(request)
+        entry = self._server.get(key)
+        if entry is not None and request.method != "ACK":
+            self._events.append(Retransmission(source, request.method))
+            self._run(entry, entry.tx.receive_request(request, now), now)
+            return
+        if request.method == "ACK":
+            self._on_ack(request, entry, now)
+            return
+        try:
+            check_method(request, self.config.policy)
+            if request.method == "CANCEL":
+                self._on_cancel(request, source, now)
+                return
+            check_request(request, self.config.policy)
+        except RemoteProtocolError as exc:
+            self._answer_error(request, source, exc, now)
+            return
+        if request.to.tag is not None:
+            self._on_in_dialog(request, source, now)
+            return
+        if self._merged(request, key):
+            self._answer_error(request, source, RemoteProtocolError("loop", status_hint=482), now)
+            return
+        if request.method == "INVITE" and len(self._dialogs) >= self.config.max_dialogs:
+            self._answer_busy(request, source, now)
+            return
+        self._new_server(request, source, None, now)
+
+    def _on_ack(self, ack: Request, entry: _ServerEntry | None, now: float) -> None:
+        if entry is not None and entry.tx.state is not State.ACCEPTED:
+            # The ACK of a non-2xx final shares the INVITE's branch (§17.1.1.3); an ACK for a 2xx
+            # that reuses the INVITE's branch (RFC 2543 style) belongs to the dialog instead.
+            self._run(entry, entry.tx.receive_request(ack, now), now)
+            return
+        tag = ack.to.tag
+        from_tag = ack.from_.tag or ""
+        if tag is None:
+            return  # no dialog, no transaction: discard (§17.2.3)
+        dialog_id = DialogId(ack.call_id, tag, from_tag)
+        waiting = self._awaiting_ack.pop((dialog_id, ack.cseq.seq), None)
+        if waiting is None:
+            return  # a retransmitted ACK, or one for a dialog we no longer have
+        self._run(waiting, waiting.tx.ack_2xx(now), now)
+        dialog = self._dialogs.get(dialog_id)
+        if dialog is not None:
+            dialog.state = DialogState.CONFIRMED
+            self._events.append(DialogConfirmed(dialog_id, ack))
+
+    def _on_cancel(self, cancel: Request, source: Address, now: float) -> None:
+        invite = self._server.get(invite_key_for_cancel(cancel))
+        if invite is None or invite.tx.request.method != "INVITE":
+            exc = RemoteProtocolError("no transaction to cancel", status_hint=481)
+            self._answer_error(cancel, source, exc, now)
+            return
+        entry = self._new_server(cancel, source, None, now, report=False)
+        self.respond(entry.request_id, 200, now=now)
+        if not invite.final_sent:
+            self.respond(invite.request_id, 487, now=now)
+            self._events.append(InviteCancelled(invite.request_id, invite.tx.request))
+
+    def _on_in_dialog(self, request: Request, source: Address, now: float) -> None:
+        dialog_id = DialogId(request.call_id, request.to.tag or "", request.from_.tag or "")
+        dialog = self._dialogs.get(dialog_id)
+        if dialog is None:
+            exc = RemoteProtocolError("no such dialog", status_hint=481)
+            self._answer_error(request, source, exc, now)
+            return
+        if not dialog.accept_remote_cseq(request):
+            exc = RemoteProtocolError("CSeq out of order", status_hint=500)
+            self._answer_error(request, source, exc, now)
+            return
+        if request.method == "INVITE":
+            if dialog_id in self._invite_out:
+                exc = RemoteProtocolError("re-INVITE glare", status_hint=491)
+                self._answer_error(request, source, exc, now)
+                return
+            if dialog_id in self._invite_in:
+                # §14.2: a second re-INVITE while one is unanswered gets 500 with Retry-After 0-10.
+                retry = str(int(self._random() * 10))
+                exc = RemoteProtocolError(
+                    "previous re-INVITE pending",
+                    status_hint=500,
+                    extra_headers=(("Retry-After", retry),),
+                )
+                self._answer_error(request, source, exc, now)
+                return
+            self._invite_in.add(dialog_id)
+        entry = self._new_server(request, source, dialog_id, now, report=request.method != "BYE")
+        if request.method == "BYE":
+            self.respond(entry.request_id, 200, now=now)
+            self._end_dialog(dialog_id, EndReason.BYE_RECEIVED, request)
+
+    def _merged(self, request: Request, key: tuple[object, ...]) -> bool:
+        """§8.2.2.2: same From tag, Call-ID and CSeq as a live transaction, other branch → 482."""
+        other = self._origins.get(_origin(request))
+        return other is not None and other != key and other in self._server
+
+    def _new_server(
+        self,
+        request: Request,
+        source: Address,
+        dialog_id: DialogId | None,
+        now: float,
+        *,
+        report: bool = True,
+        trying: bool = True,
+    ) -> _ServerEntry:
+        tx = ServerTransaction(
+            request, reliable=source.transport.reliable, now=now, timers=self.config.timers
+        )
+        self._next_id += 1
+        entry = _ServerEntry(
+            tx=tx,
+            request_id=self._next_id,
+            dest=response_destination(source, request.top_via),
+            source=source,
+            local_tag=request.to.tag or self._token(),
+            dialog=dialog_id,
+        )
+        self._server[tx.key] = entry
+        self._requests[entry.request_id] = entry
+        if request.to.tag is None and request.from_.tag is not None:
+            self._origins[_origin(request)] = tx.key
+        if trying and request.method == "INVITE":
+            # Answer 100 at once: the call layer may wait on the conference server (§17.2.1).
+            self.respond(entry.request_id, 100, now=now)
+        if report:
+            self._events.append(RequestReceived(entry.request_id, request, source, dialog_id))
+        return entry
+
+    def _answer_error(
+        self, request: Request, source: Address, exc: RemoteProtocolError, now: float
+    ) -> None:
+        if len(self._server) >= self.config.max_transactions:
+            self._reject(exc, source, request)
+            return
+        entry = self._new_server(request, source, None, now, report=False, trying=False)
+        self._events.append(MessageRejected(source, exc.reason, exc.status_hint))
+        if entry.request_id in self._requests:
+            self.respond(
+                entry.request_id, exc.status_hint, exc.reason, now=now, headers=exc.extra_headers
+            )
+
+    def _answer_busy(self, request: Request, source: Address, now: float) -> None:
+        exc = RemoteProtocolError(
+            "at capacity",
+            status_hint=503,
+            extra_headers=(("Retry-After", str(self.config.retry_after)),),
+        )
+        self._answer_error(request, source, exc, now)
+
+    def _reject(self, exc: RemoteProtocolError, source: Address, request: Request | None) -> None:
+        """Stateless answer to what could not be parsed or checked, when it can be routed."""
+        if request is None or request.method == "ACK" or not has_routing_headers(request):
+            self._events.append(MessageRejected(source, exc.reason, None))
+            return
+        dest = response_destination(source, split_vias_safe(request))
+        response = response_to(request, exc.status_hint, None, headers=exc.extra_headers)
+        response.headers.add("warning", f'399 spaces-bridge "{_quote_safe(exc.reason)}"')
+        self._out.append((response.encode(), dest))
+        self._events.append(MessageRejected(source, exc.reason, exc.status_hint))
+
+    # -- dialogs -------------------------------------------------------------------------------------
+    def _dialog_answered(self, entry: _ServerEntry, request: Request, status: int) -> None:
+        if entry.dialog is None:
+            dialog = Dialog.for_uas(
+                request, entry.local_tag, entry.source, self._contact(entry.source.transport)
+            )
+            if dialog.id not in self._dialogs:
+                self._dialogs[dialog.id] = dialog
+            entry.dialog = dialog.id
+        dialog_or_none = self._dialogs.get(entry.dialog)
+        if dialog_or_none is None:
+            return
+        if status >= 200:
+            dialog_or_none.state = DialogState.CONFIRMED
+            dialog_or_none.refresh_target(request)
+            if request.method == "INVITE":
+                self._invite_in.discard(entry.dialog)
+                self._awaiting_ack[(entry.dialog, request.cseq.seq)] = entry
+
+    def _invite_rejected(self, entry: _ServerEntry, request: Request) -> None:
+        if entry.dialog is None:
+            return
+        self._invite_in.discard(entry.dialog)
+        dialog = self._dialogs.get(entry.dialog)
+        if dialog is not None and dialog.state is DialogState.EARLY:
+            del self._dialogs[entry.dialog]  # an early dialog dies with the final non-2xx (§12.3)
+
+    def _end_dialog(
+        self, dialog_id: DialogId, reason: EndReason, request: Request | None = None
+    ) -> None:
+        dialog = self._dialogs.pop(dialog_id, None)
+        if dialog is None:
+            return
+        dialog.state = DialogState.TERMINATED
+        self._invite_out.discard(dialog_id)
+        self._invite_in.discard(dialog_id)
+        self._glare.pop(dialog_id, None)
+        for key in [k for k in self._awaiting_ack if k[0] == dialog_id]:
+            del self._awaiting_ack[key]
+        self._events.append(DialogTerminated(dialog_id, reason, request))
+
+    # -- client side ---------------------------------------------------------------------------------
+    def _start_client(
+        self, request: Request, dest: Address, dialog_id: DialogId | None, now: float
+    ) -> int:
+        tx = ClientTransaction(
+            request, reliable=dest.transport.reliable, now=now, timers=self.config.timers
+        )
+        self._next_id += 1
+        entry = _ClientEntry(tx=tx, request_id=self._next_id, dest=dest, dialog=dialog_id)
+        self._client[tx.key] = entry
+        self._run(entry, tx.start(now), now)
+        return entry.request_id
+
+    def _on_response(self, response: Response, source: Address, now: float) -> None:
+        try:
+            key = client_key(response)
+            response.cseq  # noqa: B018  (parse for the error)
+        except RemoteProtocolError as exc:
+            self._events.append(MessageRejected(source, exc.reason, None))
+            return
+        entry = self._client.get(key)
+        if entry is None:
+            self._events.append(MessageRejected(source, "stray response", None))
+            return
+        self._run(entry, entry.tx.receive_response(response, now), now)
+
+    def _deliver(self, entry: _ClientEntry, response: Response, now: float) -> None:
+        request = entry.tx.request
+        status = response.status
+        if request.method == "INVITE" and 200 <= status < 300 and entry.ack is not None:
+            self._out.append((entry.ack, entry.dest))  # a retransmitted 2xx: ACK again (§13.2.2.4)
+            return
+        forming = request.method in DIALOG_METHODS and entry.dialog is None and 100 < status < 300
+        if forming and response.to.tag is not None:
+            dialog = Dialog.for_uac(
+                request, response, entry.dest, self._contact(entry.dest.transport)
+            )
+            self._dialogs.setdefault(dialog.id, dialog)
+            entry.dialog = dialog.id
+        dialog_id = entry.dialog
+        dialog = self._dialogs.get(dialog_id) if dialog_id is not None else None
+        if request.method == "INVITE" and status >= 200:
+            if dialog_id is not None:
+                self._invite_out.discard(dialog_id)
+            if status < 300 and dialog is not None:
+                dialog.state = DialogState.CONFIRMED
+                dialog.refresh_target(response)
+                ack = dialog.build_request(
+                    "ACK", self._via(entry.dest.transport), cseq=request.cseq.seq
+                )
+                entry.ack = ack.encode()
+                self._out.append((entry.ack, entry.dest))
+            elif status == 491 and dialog is not None:
+                self._schedule_glare(dialog, now)
+            elif dialog is not None and dialog.state is DialogState.EARLY:
+                self._end_dialog(dialog.id, EndReason.REJECTED)
+        self._events.append(ResponseReceived(entry.request_id, response, dialog_id))
+        if dialog_id is not None and status in (408, 481) and request.method != "BYE":
+            self._end_dialog(dialog_id, EndReason.TIMEOUT)  # §12.2.1.2
+
+    def _schedule_glare(self, dialog: Dialog, now: float) -> None:
+        """§14.1: the Call-ID owner waits 2.1-4 s, the other side 0-2 s, in units of 10 ms."""
+        steps = int(self._random() * 200) * 0.01
+        wait = 2.1 + steps * 0.95 if dialog.role is Role.UAC else steps
+        deadline = now + wait
+        self._glare[dialog.id] = deadline
+        self._push(deadline, dialog.id)
+
+    def _failed(self, entry: _ClientEntry, kind: FailureKind, now: float) -> None:
+        self._events.append(RequestFailed(entry.request_id, kind, entry.dialog))
+        request = entry.tx.request
+        if entry.dialog is None:
+            return
+        if request.method == "INVITE":
+            self._invite_out.discard(entry.dialog)
+        if request.method != "BYE":
+            # §12.2.1.2: no answer inside a dialog ends it; tell a live-but-confused peer too.
+            self._hang_up(entry.dialog, EndReason.TIMEOUT, now)
+
+    # -- plumbing ------------------------------------------------------------------------------------
+    def _run(self, entry: _ServerEntry | _ClientEntry, outputs: list[TxOutput], now: float) -> None:
+        for output in outputs:
+            match output:
+                case Transmit(message=message):
+                    self._transmit(entry, message)
+                case ToTransactionUser(message=message):
+                    if isinstance(entry, _ClientEntry) and isinstance(message, Response):
+                        self._deliver(entry, message, now)
+                case TimedOut():
+                    self._timed_out(entry, now)
+                case TransportFailed():
+                    if isinstance(entry, _ClientEntry):
+                        self._failed(entry, FailureKind.TRANSPORT, now)
+                case Terminated():
+                    self._forget(entry)
+        if entry.tx.state is not State.TERMINATED:
+            deadline = entry.tx.next_deadline()
+            if deadline is not None:
+                self._push(deadline, entry)
+
+    def _timed_out(self, entry: _ServerEntry | _ClientEntry, now: float) -> None:
+        if isinstance(entry, _ClientEntry):
+            self._failed(entry, FailureKind.TIMEOUT, now)
+            return
+        request = entry.tx.request
+        unacknowledged = entry.dialog is not None and request.method == "INVITE"
+        if unacknowledged and self._awaiting_ack.pop((entry.dialog, request.cseq.seq), None):
+            # §13.3.1.4: a 2xx never acknowledged ends the session with BYE.
+            self._hang_up(entry.dialog, EndReason.NO_ACK, now)
+
+    def _transmit(self, entry: _ServerEntry | _ClientEntry, message: Request | Response) -> None:
+        cached = entry.encoded
+        if cached is not None and cached[0] is message:
+            data = cached[1]  # retransmission: the bytes we already wrote
+        else:
+            data = message.encode()
+            entry.encoded = (message, data)
+        self._out.append((data, entry.dest))
+
+    def _forget(self, entry: _ServerEntry | _ClientEntry) -> None:
+        if isinstance(entry, _ServerEntry):
+            if self._server.get(entry.tx.key) is entry:
+                del self._server[entry.tx.key]
+            self._requests.pop(entry.request_id, None)
+            request = entry.tx.request
+            if request.to.tag is None and self._origins.get(_origin(request)) == entry.tx.key:
+                del self._origins[_origin(request)]
+        elif self._client.get(entry.tx.key) is entry:
+            del self._client[entry.tx.key]
+
+    def _push(self, deadline: float, owner: object) -> None:
+        self._timer_seq += 1
+        heapq.heappush(self._timers, (deadline, self._timer_seq, owner))
+
+    def _deadline_of(self, owner: object) -> float | None:
+        if isinstance(owner, DialogId):
+            return self._glare.get(owner)
+        assert isinstance(owner, _ServerEntry | _ClientEntry)
+        if owner.tx.state is State.TERMINATED:
+            return None
+        return owner.tx.next_deadline()
+
+    def _local(self, transport: Transport) -> tuple[str, int]:
+        return self.config.local.get(
+            transport, ("127.0.0.1", 5061 if transport is Transport.TLS else 5060)
+        )
+
+    def _via(self, transport: Transport) -> Via:
+        host, port = self._local(transport)
+        host = f"[{host}]" if ":" in host else host
+        branch = "z9hG4bK" + self._token()
+        return Via(transport.via_name, host, port, (("branch", branch), ("rport", None)))
+
+    def _contact(self, transport: Transport) -> str:
+        host, port = self._local(transport)
+        host = f"[{host}]" if ":" in host else host
+        suffix = "" if transport is Transport.UDP else f";transport={transport.value}"
+        return f"<sip:{host}:{port}{suffix}>"
+
+
+def _origin(request: Request) -> tuple[str, str, int, str]:
+    return (request.call_id, request.from_.tag or "", request.cseq.seq, request.method)
+
+
+def _quote_safe(text: str) -> str:
+    return "".join(c for c in text if c.isprintable() and c not in '"\\')[:120]

@@ -1,0 +1,172 @@
+"""UAS request inspection (RFC 3261 §8.2) and response routing (§18.2.2, RFC 3581).
+
+Pure functions: each check raises :class:`RemoteProtocolError` with the status a UAS answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .address import Address, Transport
+from .errors import RemoteProtocolError
+from .headers import SINGLE_VALUED, Via, display_name
+from .message import Request
+from .uri import SipUri, split_commas
+
+#: Methods of RFC 3261 and its extensions that we recognise; a method outside this set is unknown and
+#: gets 501, a recognised one we do not serve gets 405 with Allow (§8.2.1; RFC 4475 §3.1.1.5).
+KNOWN_METHODS = frozenset(
+    {
+        "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "PRACK", "UPDATE",
+        "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH",
+    }
+)  # fmt: skip
+
+_MANDATORY = ("via", "from", "to", "call-id", "cseq")
+
+
+@dataclass(frozen=True, slots=True)
+class UasPolicy:
+    """What this UAS serves; drives the §8.2 checks."""
+
+    allowed_methods: frozenset[str] = frozenset(
+        {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "SUBSCRIBE", "NOTIFY"}
+    )
+    """Methods answered; other known methods get 405 with Allow."""
+    supported_extensions: frozenset[str] = frozenset()
+    """Option tags we implement; a Require naming any other gets 420 (§8.2.2.3)."""
+    accepted_bodies: Mapping[str, frozenset[str]] = field(
+        default_factory=lambda: {
+            "INVITE": frozenset({"application/sdp"}),
+            "ACK": frozenset({"application/sdp"}),
+        }
+    )
+    """Body types per method checked by the core (415 with Accept); other methods are the TU's."""
+
+    @property
+    def allow_header(self) -> str:
+        return ", ".join(sorted(self.allowed_methods))
+
+
+def check_headers(request: Request) -> None:
+    """Mandatory headers present, single-valued ones once, typed values parseable (§8.1.1, §20).
+
+    Max-Forwards may be absent: RFC 2543 peers omit it (RFC 4475 §3.4.1).
+    """
+    headers = request.headers
+    for key in _MANDATORY:
+        if key not in headers:
+            raise RemoteProtocolError(f"missing {display_name(key)} header")
+    for key in SINGLE_VALUED:
+        if headers.count(key) > 1:
+            raise RemoteProtocolError(f"more than one {display_name(key)} header")
+    request.vias  # noqa: B018  (parse for the error)
+    request.from_  # noqa: B018
+    request.to  # noqa: B018
+    request.call_id  # noqa: B018
+    max_forwards = headers.get("max-forwards")
+    if max_forwards is not None:
+        value = max_forwards.strip()
+        if not value.isdigit() or int(value) > 255:
+            raise RemoteProtocolError(f"malformed Max-Forwards {value[:20]!r}")
+    for contact_line in headers.get_all("contact"):
+        if contact_line.strip() != "*":
+            request.contacts  # noqa: B018
+            break
+    request.uri  # noqa: B018
+
+
+def check_method(request: Request, policy: UasPolicy) -> None:
+    """§8.2.1 method inspection, then the CSeq method match (RFC 4475 §3.1.2.17/18)."""
+    method = request.method
+    if method not in policy.allowed_methods:
+        if method in KNOWN_METHODS:
+            raise RemoteProtocolError(
+                f"{method} is not served here",
+                status_hint=405,
+                extra_headers=(("Allow", policy.allow_header),),
+            )
+        raise RemoteProtocolError(f"unknown method {method[:32]}", status_hint=501)
+    if request.cseq.method != method:
+        raise RemoteProtocolError("CSeq method does not match the Request-Line")
+
+
+def check_request(request: Request, policy: UasPolicy) -> None:
+    """§8.2.2 header inspection and §8.2.3 content processing, for requests outside a transaction."""
+    uri = request.uri
+    if not isinstance(uri, SipUri):
+        raise RemoteProtocolError(
+            f"unsupported URI scheme {uri.scheme[:20]}",
+            status_hint=416,
+        )
+    if request.method not in ("ACK", "CANCEL"):
+        required = {
+            t.strip() for line in request.headers.get_all("require") for t in line.split(",")
+        }
+        unsupported = sorted(t for t in required if t and t not in policy.supported_extensions)
+        if unsupported:
+            raise RemoteProtocolError(
+                "unsupported extension required",
+                status_hint=420,
+                extra_headers=(("Unsupported", ", ".join(unsupported)),),
+            )
+    accepted = policy.accepted_bodies.get(request.method)
+    if accepted is not None and request.body:
+        ctype = request.content_type
+        if ctype not in accepted:
+            raise RemoteProtocolError(
+                f"unsupported body type {str(ctype)[:40]}",
+                status_hint=415,
+                extra_headers=(("Accept", ", ".join(sorted(accepted))),),
+            )
+        encoding = request.headers.get("content-encoding")
+        if encoding and encoding.strip().lower() != "identity":
+            raise RemoteProtocolError(
+                "unsupported content encoding",
+                status_hint=415,
+                extra_headers=(("Accept-Encoding", "identity"),),
+            )
+    if request.method == "INVITE":
+        accept = request.headers.get_all("accept")
+        if accept and not _accepts_sdp(accept):
+            # Our answer carries SDP; a caller that cannot take it gets 406 (RFC 4475 §3.3.15).
+            raise RemoteProtocolError("caller does not accept application/sdp", status_hint=406)
+
+
+def _accepts_sdp(lines: list[str]) -> bool:
+    for line in lines:
+        for item in split_commas(line):
+            media = item.partition(";")[0].strip().lower()
+            if media in ("application/sdp", "application/*", "*/*"):
+                return True
+    # An empty Accept header means "nothing"; RFC 3261 §20.1 treats an absent one as SDP.
+    return False
+
+
+def response_destination(source: Address, via: Via | None) -> Address:
+    """Where a response to a request from ``source`` goes (§18.2.2, RFC 3581).
+
+    Streams: back on the connection the request came on. UDP: to the source IP (as if ``received``
+    were set) and to the source port when the client asked for ``rport``, else the sent-by port.
+    ``maddr`` is deliberately ignored: answering to an address the peer did not send from would make
+    the bridge a reflector (see docs/decisions.md).
+    """
+    if source.transport is not Transport.UDP or via is None:
+        return source
+    if via.wants_rport:
+        return source
+    return Address(Transport.UDP, source.host, via.port or 5060)
+
+
+def has_routing_headers(request: Request) -> bool:
+    """Whether a response can be routed back: it needs a Via (it goes to the source address); the
+    other headers are copied when present (RFC 4475 §3.3.1 expects 400 even without From/To)."""
+    return bool(request.headers.get("via"))
+
+
+def split_vias_safe(request: Request) -> Via | None:
+    try:
+        return request.top_via
+    except RemoteProtocolError:
+        return None

@@ -1,0 +1,206 @@
+"""Run the real daemon as a subprocess on free loopback ports, and real SIP peers against it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SCENARIOS = pathlib.Path(__file__).resolve().parent / "scenarios"
+LOOPBACK = "127.0.0.1"
+
+
+def free_port(host: str = LOOPBACK, *, both: bool = True) -> int:
+    """A port free for UDP (and TCP when ``both``) on ``host``."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(50):
+        with socket.socket(family, socket.SOCK_DGRAM) as udp:
+            udp.bind((host, 0))
+            port = int(udp.getsockname()[1])
+            if not both:
+                return port
+            with socket.socket(family, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind((host, port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port")
+
+
+def options_ping(host: str, port: int, timeout: float = 0.5) -> bytes | None:
+    """Send one OPTIONS over UDP and return the response bytes, or None on timeout."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        local_port = sock.getsockname()[1]
+        h = f"[{host}]" if ":" in host else host
+        sock.sendto(
+            (
+                f"OPTIONS sip:ping@{h}:{port} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP {h}:{local_port};branch=z9hG4bK{time.monotonic_ns()};rport\r\n"
+                f"From: <sip:probe@{h}>;tag=probe\r\nTo: <sip:ping@{h}>\r\n"
+                f"Call-ID: probe-{time.monotonic_ns()}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+                "Content-Length: 0\r\n\r\n"
+            ).encode(),
+            (host, port),
+        )
+        sock.settimeout(timeout)
+        try:
+            return sock.recv(65535)
+        except TimeoutError:
+            return None
+
+
+@dataclass
+class Daemon:
+    """A running ``spaces-bridge run``. ``stop()`` sends SIGTERM and returns the exit code."""
+
+    workdir: pathlib.Path
+    port: int
+    host: str = LOOPBACK
+    tls_port: int | None = None
+    grace: float = 0.0
+    extra_config: str = ""
+    process: subprocess.Popen[bytes] | None = None
+    log_path: pathlib.Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log_path = self.workdir / "daemon.log"
+
+    def config_text(self) -> str:
+        h = f"[{self.host}]" if ":" in self.host else self.host
+        listen = [f"udp:{h}:{self.port}", f"tcp:{h}:{self.port}"]
+        tls = ""
+        if self.tls_port is not None:
+            listen.append(f"tls:{h}:{self.tls_port}")
+            tls = (
+                f'tls_certificate = "{self.workdir / "cert.pem"}"\n'
+                f'tls_private_key = "{self.workdir / "key.pem"}"\n'
+            )
+        media_min = free_port(self.host, both=False) & ~1
+        return (
+            f"[sip]\nlisten = {listen!r}\n".replace("'", '"')
+            + tls
+            + f'\n[media]\nhost = "{self.host}"\nport_min = {media_min}\nport_max = {media_min + 400}\n'
+            + f"\n[drain]\ngrace_seconds = {self.grace}\nbye_wait_seconds = 2\n"
+            + self.extra_config
+        )
+
+    def start(self, timeout: float = 15.0) -> Daemon:
+        config = self.workdir / "bridge.toml"
+        config.write_text(self.config_text())
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bridge", "run", "--config", str(config)],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"daemon exited {self.process.returncode}:\n{self.log()}")
+            if options_ping(self.host, self.port, 0.2) is not None:
+                return self
+        raise AssertionError(f"daemon did not answer OPTIONS within {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def signal(self, sig: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+
+    def stop(self, timeout: float = 20.0) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError(f"daemon ignored SIGTERM:\n{self.log()}") from None
+        return self.process.returncode
+
+
+@contextlib.contextmanager
+def running_daemon(workdir: pathlib.Path, **kwargs: object) -> Iterator[Daemon]:
+    daemon = Daemon(workdir, port=free_port(str(kwargs.get("host", LOOPBACK))), **kwargs)  # type: ignore[arg-type]
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        code = daemon.stop()
+        assert code == 0, f"daemon exit code {code}:\n{daemon.log()}"
+
+
+def need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        pytest.fail(f"{tool} is not installed: `make test` installs it (scripts/install-peers.sh)")
+    return path
+
+
+def sipp(
+    daemon: Daemon,
+    scenario: str,
+    *,
+    workdir: pathlib.Path,
+    transport: str = "u1",
+    service: str = "demo",
+    calls: int = 1,
+    rate: float = 10,
+    version_header: str = "X-Phone: legacy",
+    target_port: int | None = None,
+    timeout: float = 60,
+    extra: tuple[str, ...] = (),
+) -> subprocess.CompletedProcess[str]:
+    """Run one sipp scenario to completion; returns the process (check ``returncode == 0``)."""
+    port = free_port(daemon.host)
+    args = [
+        need("sipp"),
+        f"{daemon.host}:{target_port or daemon.port}",
+        "-sf", str(SCENARIOS / scenario),
+        "-s", service,
+        "-t", transport,
+        "-i", daemon.host,
+        "-p", str(port),
+        "-mp", str(free_port(daemon.host, both=False)),
+        "-m", str(calls),
+        "-r", str(rate),
+        "-key", "vh", version_header,
+        "-timeout", f"{int(timeout)}s",
+        "-timeout_error",
+        "-max_recv_loops", "1000",
+        "-buff_size", "4194304",
+        "-nostdin",
+        "-trace_err", "-error_file", str(workdir / f"{scenario}.errors.log"),
+        "-trace_stat", "-stf", str(workdir / f"{scenario}.stat.csv"),
+        *extra,
+    ]  # fmt: skip
+    return subprocess.run(
+        args, cwd=workdir, capture_output=True, text=True, timeout=timeout + 30, check=False
+    )
+
+
+def explain(result: subprocess.CompletedProcess[str], daemon: Daemon, workdir: pathlib.Path) -> str:
+    errors = "".join(p.read_text(errors="replace")[-3000:] for p in workdir.glob("*.errors.log"))
+    return (
+        f"sipp exit {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}\n"
+        f"--- sipp errors ---\n{errors}\n--- daemon log ---\n{daemon.log()[-5000:]}"
+    )
