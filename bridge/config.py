@@ -153,12 +153,20 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Config:
         listen = (*listen, Listen(Transport.TLS, listen[0].host, 5061))
     if cert is None and any(item.transport is Transport.TLS for item in listen):
         raise ConfigError(source, "sip.listen", "a tls listener needs sip.tls_certificate")
+    advertise = _get(sip_data, "advertise", str, source, "sip.", None)
+    if advertise is not None:
+        advertise = _host(advertise, source, "sip.advertise")
+    if advertise is None and any(ipaddress.ip_address(item.host).is_unspecified for item in listen):
+        # Via and Contact must name an address phones can reach; 0.0.0.0 is not one.
+        raise ConfigError(
+            source, "sip.advertise", "required when a listener binds 0.0.0.0 or :: (all addresses)"
+        )
     sip = SipConfig(
         listen=listen,
-        advertise=_get(sip_data, "advertise", str, source, "sip.", None),
+        advertise=advertise,
         tls_certificate=cert,
         tls_private_key=key,
-        user_agent=_get(sip_data, "user_agent", str, source, "sip.", SipConfig.user_agent),
+        user_agent=_get(sip_data, "user_agent", str, source, "sip.", "spaces-bridge"),
         version_header=_get(sip_data, "version_header", str, source, "sip.", "spacesVersion"),
     )
     media_data = _table(data, "media", source)
@@ -174,8 +182,14 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Config:
             _get(media_data, "port_max", int, source, "media.", 20999), source, "media.port_max"
         ),
     )
+    if ipaddress.ip_address(media.host).is_unspecified:
+        # The host is written in our SDP's c= line, where 0.0.0.0 means "on hold" (RFC 3264 §8.4).
+        raise ConfigError(source, "media.host", "expected the address phones send RTP to, not 0.0.0.0")
     if media.port_min > media.port_max:
         raise ConfigError(source, "media.port_max", "must not be below media.port_min")
+    if media.port_max - media.port_min < 4:
+        # The anchor binds four consecutive ports from an even one (RTP and RTCP, audio and video).
+        raise ConfigError(source, "media.port_max", "the range needs at least 5 ports")
     drain_data = _table(data, "drain", source)
     _known(drain_data, ("grace_seconds", "bye_wait_seconds"), source, "drain.")
     drain = DrainConfig(

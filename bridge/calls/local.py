@@ -154,7 +154,7 @@ class LocalCalls:
             )
         elif method == "INVITE" and dialog is None:
             self._on_invite(rid, request, now)
-        elif method == "INVITE":
+        elif method == "INVITE" and dialog is not None:
             self._on_reinvite(rid, request, dialog)
         elif method == "INFO":
             self._on_info(rid, request, now)

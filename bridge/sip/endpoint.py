@@ -172,6 +172,7 @@ class Endpoint:
                 if owner in self._dialogs:
                     self._events.append(GlareRetryDue(owner))
             else:
+                assert isinstance(owner, _ServerEntry | _ClientEntry)
                 self._run(owner, owner.tx.handle_timer(now), now)
 
     # -- introspection, for the call layer and metrics ---------------------------------------------
@@ -181,6 +182,11 @@ class Endpoint:
     @property
     def dialog_count(self) -> int:
         return len(self._dialogs)
+
+    @property
+    def client_count(self) -> int:
+        """Requests we sent that are still in a client transaction."""
+        return len(self._client)
 
     @property
     def transaction_count(self) -> int:
@@ -259,6 +265,12 @@ class Endpoint:
         elif method == "BYE":
             self._end_dialog(dialog_id, EndReason.BYE_SENT)
         return self._start_client(request, dialog.peer, dialog_id, now)
+
+    def transport_failed(self, dest: Address, now: float) -> None:
+        """The transport could not send to ``dest`` (no connection, refused): every client
+        transaction bound there fails at once (RFC 3261 §17.1.4) instead of waiting for Timer B/F."""
+        for entry in [e for e in self._client.values() if e.dest == dest]:
+            self._run(entry, entry.tx.transport_error(now), now)
 
     def bye(self, dialog_id: DialogId, *, now: float) -> int:
         return self.send_in_dialog(dialog_id, "BYE", now=now)
@@ -552,11 +564,11 @@ class Endpoint:
             return
         forming = request.method in DIALOG_METHODS and entry.dialog is None and 100 < status < 300
         if forming and response.to.tag is not None:
-            dialog = Dialog.for_uac(
+            formed = Dialog.for_uac(
                 request, response, entry.dest, self._contact(entry.dest.transport)
             )
-            self._dialogs.setdefault(dialog.id, dialog)
-            entry.dialog = dialog.id
+            self._dialogs.setdefault(formed.id, formed)
+            entry.dialog = formed.id
         dialog_id = entry.dialog
         dialog = self._dialogs.get(dialog_id) if dialog_id is not None else None
         if request.method == "INVITE" and status >= 200:
@@ -623,10 +635,12 @@ class Endpoint:
             self._failed(entry, FailureKind.TIMEOUT, now)
             return
         request = entry.tx.request
-        unacknowledged = entry.dialog is not None and request.method == "INVITE"
-        if unacknowledged and self._awaiting_ack.pop((entry.dialog, request.cseq.seq), None):
+        dialog_id = entry.dialog
+        if dialog_id is None or request.method != "INVITE":
+            return
+        if self._awaiting_ack.pop((dialog_id, request.cseq.seq), None) is not None:
             # §13.3.1.4: a 2xx never acknowledged ends the session with BYE.
-            self._hang_up(entry.dialog, EndReason.NO_ACK, now)
+            self._hang_up(dialog_id, EndReason.NO_ACK, now)
 
     def _transmit(self, entry: _ServerEntry | _ClientEntry, message: Request | Response) -> None:
         cached = entry.encoded

@@ -89,6 +89,7 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
     if len(lines) > MAX_HEADERS + 1:
         raise RemoteProtocolError("too many header fields", status_hint=513)
     start_error: RemoteProtocolError | None = None
+    message: Request | Response
     try:
         message = _parse_start_line(lines[0].rstrip("\r"))
     except RemoteProtocolError as exc:
@@ -144,7 +145,7 @@ def _split_head(data: bytes) -> tuple[bytes, bytes]:
     return data.rstrip(b"\r\n"), b""
 
 
-def _parse_start_line(line: str) -> Message:
+def _parse_start_line(line: str) -> Request | Response:
     if line[:4].upper() == "SIP/":
         # Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF (§7.2)
         version, _, rest = line.partition(" ")
@@ -226,7 +227,7 @@ class StreamFramer:
         buf = self._buf
         if self._need:
             return self._take(self._need) if len(buf) >= self._need else None
-        while buf[:1] in (b"\r", b"\n"):
+        while buf[:1] == b"\r" or buf[:1] == b"\n":
             # CRLFs before a start line are ignored (RFC 3261 §7.5); CRLF CRLF is a ping (RFC 5626).
             if buf[:4] == b"\r\n\r\n":
                 del buf[:4]

@@ -1,0 +1,178 @@
+"""The composition root: builds the daemon from its configuration and runs it (STYLE.md §7).
+
+Start-up order: media anchor, SIP endpoint and driver, call layer, then listeners (so that nothing is
+answered before the layers behind it exist). Shutdown (SIGTERM/SIGINT) is the reverse, in steps: new
+INVITEs get 503 at once; established calls may go on for ``drain.grace_seconds``; then every call
+gets BYE, the phones' answers are awaited for ``drain.bye_wait_seconds``; listeners close; exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import secrets
+import signal
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from . import __version__, logs
+from .calls.local import LocalCalls
+from .config import Config, Listen
+from .media import MediaAnchor
+from .sip.address import Transport
+from .sip.endpoint import Endpoint, EndpointConfig
+from .transport.driver import SipDriver
+from .transport.stream import StreamServer, server_tls_context
+from .transport.udp import UdpListener, UdpSender, listen_udp
+
+log = structlog.get_logger("bridge.app")
+
+
+def _token() -> str:
+    # Tags, branches and Call-IDs: 64 random bits are unique enough for RFC 3261 §19.3 and cheap.
+    return secrets.token_hex(8)
+
+
+def advertised(config: Config) -> dict[Transport, tuple[str, int]]:
+    """Host and port written in Via and Contact for each transport: the first listener of it."""
+    local: dict[Transport, tuple[str, int]] = {}
+    for item in config.sip.listen:
+        local.setdefault(item.transport, (config.sip.advertise or item.host, item.port))
+    return local
+
+
+class Bridge:
+    """The running daemon: its parts and their lifecycle."""
+
+    def __init__(self, config: Config, loop: asyncio.AbstractEventLoop) -> None:
+        self.config = config
+        self._loop = loop
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.endpoint = Endpoint(
+            EndpointConfig(local=advertised(config)), token=_token, random=random.random
+        )
+        self.driver = SipDriver(self.endpoint, loop)
+        self.media = MediaAnchor(config.media.host, config.media.port_min, config.media.port_max)
+        self.calls = LocalCalls(
+            self.endpoint,
+            self.media,
+            media_host=config.media.host,
+            version_header=config.sip.version_header,
+            clock=loop.time,
+            flush=self.driver.flush,
+            spawn=self._spawn,
+            later=loop.call_later,
+            waiting=config.local,
+        )
+        self.driver.on_event = self.calls.on_event
+        self._udp: list[UdpListener] = []
+        self._streams: dict[Transport, StreamServer] = {}
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        """Run call-layer work as a tracked task; its failure is logged, never fatal to the daemon."""
+
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("call task failed")
+
+        task = self._loop.create_task(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def start(self) -> None:
+        await self.media.start()
+        udp = UdpSender()
+        tls: ssl.SSLContext | None = None
+        sip = self.config.sip
+        if sip.tls_certificate is not None and sip.tls_private_key is not None:
+            tls = server_tls_context(str(sip.tls_certificate), str(sip.tls_private_key))
+        for item in sip.listen:
+            await self._listen(item, udp, tls)
+        self.driver.add_sender(Transport.UDP, udp)
+        for kind, server in self._streams.items():
+            self.driver.add_sender(kind, server)
+
+    async def _listen(self, item: Listen, udp: UdpSender, tls: ssl.SSLContext | None) -> None:
+        if item.transport is Transport.UDP:
+            listener = await listen_udp(self.driver, item.host, item.port)
+            udp.add(listener)
+            self._udp.append(listener)
+        else:
+            server = self._streams.get(item.transport)
+            if server is None:
+                context = tls if item.transport is Transport.TLS else None
+                server = StreamServer(self.driver, item.transport, tls=context)
+                self._streams[item.transport] = server
+            await server.listen(item.host, item.port)
+        log.info("listening", listen=str(item))
+
+    async def drain(self) -> None:
+        drain = self.config.drain
+        self.calls.refuse_new_calls()
+        log.info("draining: new calls refused", active=self.calls.active)
+        await self._wait_until(lambda: self.calls.active == 0, drain.grace_seconds)
+        byes = self.calls.drain()
+        if byes:
+            log.info("draining: BYE sent", calls=byes)
+            await self._wait_until(lambda: self.endpoint.client_count == 0, drain.bye_wait_seconds)
+
+    async def _wait_until(self, done: Callable[[], bool], seconds: float) -> None:
+        deadline = self._loop.time() + seconds
+        while not done() and self._loop.time() < deadline:
+            await asyncio.sleep(0.05)
+
+    async def close(self) -> None:
+        for listener in self._udp:
+            listener.close()
+        for server in self._streams.values():
+            await server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        self.driver.close()
+        self.media.close()
+
+
+async def run(config: Config) -> int:
+    loop = asyncio.get_running_loop()
+    bridge = Bridge(config, loop)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await bridge.start()
+    except OSError as exc:
+        log.error("cannot start", error=str(exc))
+        await bridge.close()
+        return 1
+    first = config.sip.listen[0]
+    host = f"[{first.host}]" if ":" in first.host else first.host
+    log.info(
+        "spaces-bridge ready",
+        version=__version__,
+        call=f"sip:demo@{host}:{first.port}",
+        config=config.source,
+    )
+    await stop.wait()
+    log.info("stopping")
+    await bridge.drain()
+    await bridge.close()
+    log.info("stopped")
+    return 0
+
+
+def serve(config: Config) -> int:
+    """Run the daemon until SIGTERM/SIGINT; the process exit code."""
+    logs.configure()
+    factory: Callable[[], Any] | None = None
+    with contextlib.suppress(ImportError):
+        import uvloop  # noqa: PLC0415  (optional: Linux only)
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(run(config))

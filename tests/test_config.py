@@ -1,0 +1,82 @@
+"""Configuration: defaults, the shipped files, and errors that name file, key and expectation."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from bridge.config import ConfigError, from_mapping, load
+from bridge.sip.address import Transport
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_defaults_listen_on_loopback_udp_and_tcp() -> None:
+    config = load(None)
+    assert [str(item) for item in config.sip.listen] == ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"]
+    assert config.sip.version_header == "spacesVersion"
+
+
+def test_shipped_default_file_loads() -> None:
+    config = load(ROOT / "config" / "bridge.toml")
+    assert config.sip.listen[0].transport is Transport.UDP
+
+
+def test_listen_forms(tmp_path: pathlib.Path) -> None:
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("x")
+    key.write_text("x")
+    config = from_mapping(
+        {
+            "sip": {
+                "listen": ["udp:[::1]:5070", "tcp:127.0.0.1"],
+                "tls_certificate": str(cert),
+                "tls_private_key": str(key),
+            }
+        },
+        "t.toml",
+    )
+    assert [str(item) for item in config.sip.listen] == [
+        "udp:[::1]:5070",
+        "tcp:127.0.0.1:5060",
+        "tls:[::1]:5061",  # added for the certificate, on the first listener's host
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "words"),
+    [
+        ({"sip": {"listen": ["sctp:127.0.0.1:5060"]}}, "sip.listen[0]", "udp, tcp or tls"),
+        ({"sip": {"listen": ["udp:example.com:5060"]}}, "sip.listen[0]", "IP address"),
+        ({"sip": {"listen": ["udp:127.0.0.1:70000"]}}, "sip.listen[0]", "port"),
+        ({"sip": {"listen": []}}, "sip.listen", "at least one"),
+        ({"sip": {"listen": ["udp:0.0.0.0:5060"]}}, "sip.advertise", "required"),
+        ({"sip": {"listen": ["tls:127.0.0.1:5061"]}}, "sip.listen", "tls_certificate"),
+        ({"sip": {"tls_certificate": "/nonexistent/cert.pem"}}, "sip.tls_certificate", "no such"),
+        ({"sip": {"user_agent": 5}}, "sip.user_agent", "expected str"),
+        ({"sip": {"bogus": 1}}, "sip.bogus", "unknown key"),
+        ({"media": {"host": "0.0.0.0"}}, "media.host", "not 0.0.0.0"),
+        ({"media": {"port_min": 30000, "port_max": 20000}}, "media.port_max", "below"),
+        ({"media": {"port_min": 30000, "port_max": 30002}}, "media.port_max", "5 ports"),
+        ({"drain": {"grace_seconds": -1}}, "drain.grace_seconds", "seconds"),
+        ({"local": {"waiting_spaces": [1]}}, "local.waiting_spaces", "space names"),
+        ({"nonsense": {}}, "nonsense", "unknown key"),
+        ({"sip": "udp"}, "sip", "table"),
+    ],
+)
+def test_errors_name_file_key_and_expectation(data: dict[str, object], key: str, words: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        from_mapping(data, "bridge.toml")
+    assert info.value.key == key
+    assert str(info.value).startswith(f"bridge.toml: {key}: ")
+    assert words in str(info.value)
+
+
+def test_unreadable_and_invalid_files(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[sip\nlisten = 1\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml: -: not valid TOML"):
+        load(bad)
