@@ -2,8 +2,10 @@
 
 Each kind of transaction (INVITE or non-INVITE, client or server) is one table from ``(state, input)`` to
 ``(next state, actions)``. Anything unlisted is an error: a TU input raises :class:`LocalProtocolError`,
-and every network input is listed for every state, so that nothing a peer sends can raise. Timers are
-deadlines in the transaction (``next_deadline()`` / ``handle_timer(now)``); time is always passed in.
+and every network input is listed for every state, so that nothing a peer sends can raise. So is a
+transport error (absorbed where the transaction has nothing in flight): the endpoint reports one to every
+client transaction bound for the failed destination, whatever its state. Timers are deadlines in the
+transaction (``next_deadline()`` / ``handle_timer(now)``); time is always passed in.
 
 The optional "100 Trying after 200 ms" of §17.2.1 is not here: the endpoint answers 100 at once.
 """
@@ -93,6 +95,7 @@ class Action(Enum):
     E_AT_T2 = auto()  # E = T2 once Proceeding (§17.1.2.2)
     START_F = auto()
     START_G = auto()
+    START_G_2XX = auto()  # the 2xx is retransmitted end to end, even over reliable transports
     DOUBLE_G = auto()
     START_H = auto()
     START_I = auto()
@@ -121,8 +124,10 @@ TRANSITIONS: dict[tuple[Kind, State, Input], _Row] = {
             (S.CALLING, I.TIMER_A, (S.CALLING, (A.SEND_REQUEST, A.DOUBLE_A))),
             (S.CALLING, I.TIMER_B, (S.TERMINATED, (A.REPORT_TIMEOUT,))),
             (S.CALLING, I.RECV_1XX, (S.PROCEEDING, (A.STOP_RETRANSMIT, A.STOP_TIMEOUT, A.PASS_TO_TU))),
-            (S.CALLING, I.RECV_2XX, (S.ACCEPTED, (A.STOP_RETRANSMIT, A.STOP_TIMEOUT, A.PASS_TO_TU, A.START_M))),
-            (S.CALLING, I.RECV_300_699, (S.COMPLETED, (A.STOP_RETRANSMIT, A.STOP_TIMEOUT, A.SEND_ACK, A.PASS_TO_TU, A.START_D))),
+            (S.CALLING, I.RECV_2XX,
+                (S.ACCEPTED, (A.STOP_RETRANSMIT, A.STOP_TIMEOUT, A.PASS_TO_TU, A.START_M))),
+            (S.CALLING, I.RECV_300_699,
+                (S.COMPLETED, (A.STOP_RETRANSMIT, A.STOP_TIMEOUT, A.SEND_ACK, A.PASS_TO_TU, A.START_D))),
             (S.CALLING, I.TRANSPORT_ERROR, _TE),
             (S.PROCEEDING, I.RECV_1XX, (S.PROCEEDING, (A.PASS_TO_TU,))),
             (S.PROCEEDING, I.RECV_2XX, (S.ACCEPTED, (A.PASS_TO_TU, A.START_M))),
@@ -137,6 +142,7 @@ TRANSITIONS: dict[tuple[Kind, State, Input], _Row] = {
             (S.ACCEPTED, I.RECV_2XX, (S.ACCEPTED, (A.PASS_TO_TU,))),  # the TU re-sends its ACK
             (S.ACCEPTED, I.RECV_300_699, (S.ACCEPTED, ())),
             (S.ACCEPTED, I.TIMER_M, (S.TERMINATED, ())),
+            (S.ACCEPTED, I.TRANSPORT_ERROR, (S.ACCEPTED, ())),  # the failed send was the TU's ACK
         ]
     },
     # non-INVITE client, §17.1.2 Figure 6
@@ -145,7 +151,7 @@ TRANSITIONS: dict[tuple[Kind, State, Input], _Row] = {
         for state, inp, row in [
             (S.TRYING, I.TIMER_E, (S.TRYING, (A.SEND_REQUEST, A.DOUBLE_E))),
             (S.TRYING, I.TIMER_F, (S.TERMINATED, (A.REPORT_TIMEOUT,))),
-            (S.TRYING, I.RECV_1XX, (S.PROCEEDING, (A.PASS_TO_TU, A.E_AT_T2))),
+            (S.TRYING, I.RECV_1XX, (S.PROCEEDING, (A.PASS_TO_TU,))),  # E runs on; T2 when it fires
             (S.TRYING, I.RECV_2XX, (S.COMPLETED, _FINAL_C)),
             (S.TRYING, I.RECV_300_699, (S.COMPLETED, _FINAL_C)),
             (S.TRYING, I.TRANSPORT_ERROR, _TE),
@@ -159,6 +165,7 @@ TRANSITIONS: dict[tuple[Kind, State, Input], _Row] = {
             (S.COMPLETED, I.RECV_2XX, (S.COMPLETED, ())),
             (S.COMPLETED, I.RECV_300_699, (S.COMPLETED, ())),
             (S.COMPLETED, I.TIMER_K, (S.TERMINATED, ())),
+            (S.COMPLETED, I.TRANSPORT_ERROR, (S.COMPLETED, ())),
         ]
     },
     # INVITE server, §17.2.1 Figure 7, with RFC 6026 Accepted (the 2xx retransmitted here)
@@ -168,7 +175,7 @@ TRANSITIONS: dict[tuple[Kind, State, Input], _Row] = {
             (S.PROCEEDING, I.REQUEST, (S.PROCEEDING, (A.SEND_RESPONSE,))),
             (S.PROCEEDING, I.ACK, (S.PROCEEDING, ())),
             (S.PROCEEDING, I.TU_1XX, (S.PROCEEDING, (A.SEND_RESPONSE,))),
-            (S.PROCEEDING, I.TU_2XX, (S.ACCEPTED, (A.SEND_RESPONSE, A.START_G, A.START_L))),
+            (S.PROCEEDING, I.TU_2XX, (S.ACCEPTED, (A.SEND_RESPONSE, A.START_G_2XX, A.START_L))),
             (S.PROCEEDING, I.TU_300_699, (S.COMPLETED, (A.SEND_RESPONSE, A.START_G, A.START_H))),
             (S.PROCEEDING, I.TRANSPORT_ERROR, _TE),
             (S.COMPLETED, I.REQUEST, (S.COMPLETED, (A.SEND_RESPONSE,))),
@@ -179,6 +186,7 @@ TRANSITIONS: dict[tuple[Kind, State, Input], _Row] = {
             (S.CONFIRMED, I.REQUEST, (S.CONFIRMED, ())),
             (S.CONFIRMED, I.ACK, (S.CONFIRMED, ())),
             (S.CONFIRMED, I.TIMER_I, (S.TERMINATED, ())),
+            (S.CONFIRMED, I.TRANSPORT_ERROR, (S.CONFIRMED, ())),
             (S.ACCEPTED, I.REQUEST, (S.ACCEPTED, (A.SEND_RESPONSE,))),
             (S.ACCEPTED, I.ACK, (S.ACCEPTED, ())),
             (S.ACCEPTED, I.ACK_2XX, (S.ACCEPTED, (A.STOP_RETRANSMIT, A.MARK_ACKED))),
@@ -208,9 +216,9 @@ TRANSITIONS: dict[tuple[Kind, State, Input], _Row] = {
         ]
     },
 }  # fmt: skip
-# A terminated transaction absorbs whatever the network still delivers.
+# A terminated transaction absorbs whatever the network (or the transport) still delivers.
 for _kind, _inputs in NETWORK_INPUTS.items():
-    for _inp in _inputs:
+    for _inp in (*_inputs, I.TRANSPORT_ERROR):
         TRANSITIONS[(_kind, S.TERMINATED, _inp)] = (S.TERMINATED, ())
 
 INITIAL = {
@@ -346,6 +354,9 @@ class _Transaction:
                 if not self.reliable:  # §17.1.1.2: no retransmission over reliable transports
                     self._interval = t.t1
                     self._arm(_RETRANSMIT_TIMER[self.kind], now, t.t1)
+            case A.START_G_2XX:  # §13.3.1.4: "even if the transport at the UAS is reliable"
+                self._interval = t.t1
+                self._arm(I.TIMER_G, now, t.t1)
             case A.DOUBLE_A:
                 self._interval *= 2
                 self._arm(I.TIMER_A, now, self._interval)
