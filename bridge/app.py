@@ -147,7 +147,8 @@ async def run(config: Config) -> int:
     try:
         await bridge.start()
     except OSError as exc:
-        log.error("cannot start", error=str(exc))
+        # An operator's problem (port in use, no permission), not a bug: the message, no traceback.
+        log.error("cannot start", error=str(exc))  # noqa: TRY400
         await bridge.close()
         return 1
     first = config.sip.listen[0]

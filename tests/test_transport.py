@@ -69,11 +69,12 @@ def test_udp_options_answered_to_the_source_port() -> None:
             # The Via names another port: with rport the answer must come back to where we sent from.
             await loop.sock_sendto(sock, options(9, "udp1"), (HOST, port))
             data = await asyncio.wait_for(loop.sock_recv(sock, 65535), 5)
+            local_port = sock.getsockname()[1]
         response = parse_message(data)
         assert isinstance(response, Response)
         assert response.status == 200
         assert "INVITE" in (response.headers.get("allow") or "")
-        assert response.top_via.rport == sock.getsockname()[1]
+        assert response.top_via.rport == local_port
         assert response.top_via.received == HOST
 
     run_bridge(test)

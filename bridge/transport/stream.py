@@ -12,6 +12,7 @@ import asyncio
 import ssl
 from collections import Counter
 from dataclasses import dataclass
+from typing import cast
 
 import structlog
 
@@ -59,8 +60,8 @@ class StreamConnection(asyncio.Protocol):
         self.last_active = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports implement the interface without subclassing asyncio's classes.
+        self._transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.address = Address(self._server.kind, str(peer[0]), int(peer[1]))
         self.last_active = self._server.now()

@@ -7,7 +7,9 @@ Responses go where :func:`bridge.sip.uas.response_destination` says (``received`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from typing import cast
 
 import structlog
 
@@ -43,12 +45,10 @@ def _grow_receive_buffer(sock: socket.socket) -> None:
     # SO_RCVBUF at rmem_max, which operators can raise (docs/operations).
     force = getattr(socket, "SO_RCVBUFFORCE", None)
     if force is not None:
-        try:
+        with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, force, RECEIVE_BUFFER)
-            return
-        except OSError:
-            pass
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+    if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < RECEIVE_BUFFER:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
 
 
 class UdpListener(asyncio.DatagramProtocol):
@@ -60,8 +60,8 @@ class UdpListener(asyncio.DatagramProtocol):
         self.family = socket.AF_INET
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self._transport = transport
+        # uvloop's transports implement the interface without subclassing asyncio's classes.
+        self._transport = cast(asyncio.DatagramTransport, transport)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             self.family = sock.family

@@ -174,7 +174,9 @@ def sipp(
     port = free_port(daemon.host)
     args = [
         need("sipp"),
-        f"{daemon.host}:{target_port or daemon.port}",
+        f"[{daemon.host}]:{target_port or daemon.port}"
+        if ":" in daemon.host
+        else f"{daemon.host}:{target_port or daemon.port}",
         "-sf", str(SCENARIOS / scenario),
         "-s", service,
         "-t", transport,
