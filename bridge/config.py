@@ -184,7 +184,9 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Config:
     )
     if ipaddress.ip_address(media.host).is_unspecified:
         # The host is written in our SDP's c= line, where 0.0.0.0 means "on hold" (RFC 3264 §8.4).
-        raise ConfigError(source, "media.host", "expected the address phones send RTP to, not 0.0.0.0")
+        raise ConfigError(
+            source, "media.host", "expected the address phones send RTP to, not 0.0.0.0"
+        )
     if media.port_min > media.port_max:
         raise ConfigError(source, "media.port_max", "must not be below media.port_min")
     if media.port_max - media.port_min < 4:

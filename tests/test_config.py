@@ -65,7 +65,9 @@ def test_listen_forms(tmp_path: pathlib.Path) -> None:
         ({"sip": "udp"}, "sip", "table"),
     ],
 )
-def test_errors_name_file_key_and_expectation(data: dict[str, object], key: str, words: str) -> None:
+def test_errors_name_file_key_and_expectation(
+    data: dict[str, object], key: str, words: str
+) -> None:
     with pytest.raises(ConfigError) as info:
         from_mapping(data, "bridge.toml")
     assert info.value.key == key

@@ -33,7 +33,9 @@ def run_bridge(test: Callable[[Bridge, int], Awaitable[None]]) -> None:
     port = free_port()
     media = free_port(both=False) & ~1
     config = Config(
-        sip=SipConfig(listen=(Listen(Transport.UDP, HOST, port), Listen(Transport.TCP, HOST, port))),
+        sip=SipConfig(
+            listen=(Listen(Transport.UDP, HOST, port), Listen(Transport.TCP, HOST, port))
+        ),
         media=MediaConfig(host=HOST, port_min=media, port_max=media + 100),
     )
 
