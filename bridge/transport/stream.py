@@ -61,12 +61,12 @@ class StreamConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement the interface without subclassing asyncio's classes.
-        self._transport = cast(asyncio.Transport, transport)
-        peer = transport.get_extra_info("peername")
+        stream = self._transport = cast(asyncio.Transport, transport)
+        peer = stream.get_extra_info("peername")
         self.address = Address(self._server.kind, str(peer[0]), int(peer[1]))
         self.last_active = self._server.now()
         if not self._server.admit(self):
-            transport.abort()
+            stream.abort()
 
     def data_received(self, data: bytes) -> None:
         transport, address = self._transport, self.address
