@@ -73,7 +73,8 @@ def test_compact_forms_and_lf_only() -> None:
 def test_folding_and_multi_value() -> None:
     m = parse_message(
         b"OPTIONS sip:x@example.com SIP/2.0\r\n"
-        b"Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1,\r\n SIP/2.0/TCP b.example.com:5070;branch=z9hG4bK2\r\n"
+        b"Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1,\r\n"
+        b" SIP/2.0/TCP b.example.com:5070;branch=z9hG4bK2\r\n"
         b"Via: SIP/2.0/TLS [2001:db8::1]:5061;branch=z9hG4bK3\r\n"
         b"From: <sip:a@example.com>;tag=1\r\nTo: <sip:x@example.com>\r\nCall-ID: c\r\n"
         b"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
