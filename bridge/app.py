@@ -23,6 +23,7 @@ from . import __version__, logs
 from .calls.local import LocalCalls
 from .config import Config, Listen
 from .media import MediaAnchor
+from .notify import Notifier
 from .sip.address import Transport
 from .sip.endpoint import Endpoint, EndpointConfig
 from .transport.driver import SipDriver
@@ -138,8 +139,9 @@ class Bridge:
         self.media.close()
 
 
-async def run(config: Config) -> int:
+async def run(config: Config, notifier: Notifier | None = None) -> int:
     loop = asyncio.get_running_loop()
+    notify = notifier or Notifier()
     bridge = Bridge(config, loop)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -159,10 +161,13 @@ async def run(config: Config) -> int:
         call=f"sip:demo@{host}:{first.port}",
         config=config.source,
     )
+    notify.ready(f"listening on {', '.join(str(item) for item in config.sip.listen)}")
     await stop.wait()
     log.info("stopping")
+    notify.stopping(f"draining {bridge.calls.active} calls")
     await bridge.drain()
     await bridge.close()
+    notify.close()
     log.info("stopped")
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
+import re
 import shutil
 import signal
 import socket
@@ -73,6 +74,7 @@ class Daemon:
     tls_port: int | None = None
     grace: float = 0.0
     extra_config: str = ""
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     log_path: pathlib.Path = field(init=False)
 
@@ -101,7 +103,7 @@ class Daemon:
     def start(self, timeout: float = 15.0) -> Daemon:
         config = self.workdir / "bridge.toml"
         config.write_text(self.config_text())
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "bridge", "run", "--config", str(config)],
@@ -120,6 +122,23 @@ class Daemon:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_has(self, *patterns: str) -> bool:
+        """Whether one line of the log matches every regex in ``patterns``, in any order (the
+        console renderer sorts keys, and may quote values)."""
+        return any(
+            all(re.search(p, line) for p in patterns)
+            for line in self.log().replace("'", "").replace('"', "").splitlines()
+        )
+
+    def wait_log(self, *patterns: str, timeout: float = 5.0) -> None:
+        """Wait until a line matches ``patterns``: the daemon logs an event just after it sends
+        the message that lets the peer finish, so a log line may trail the peer's exit."""
+        deadline = time.monotonic() + timeout
+        while not self.log_has(*patterns):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no log line matching {patterns}:\n{self.log()[-4000:]}")
+            time.sleep(0.02)
 
     def signal(self, sig: int) -> None:
         assert self.process is not None
