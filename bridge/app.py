@@ -181,4 +181,9 @@ def serve(config: Config) -> int:
 
         factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(run(config))
+        code = runner.run(run(config))
+    # The loop restored the default handlers when it closed; a late SIGTERM (an impatient
+    # supervisor) must not turn a clean drain into death by signal.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code

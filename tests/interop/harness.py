@@ -75,6 +75,7 @@ class Daemon:
     grace: float = 0.0
     extra_config: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    stopping: bool = False
     process: subprocess.Popen[bytes] | None = None
     log_path: pathlib.Path = field(init=False)
 
@@ -143,11 +144,13 @@ class Daemon:
     def signal(self, sig: int) -> None:
         assert self.process is not None
         self.process.send_signal(sig)
+        self.stopping = self.stopping or sig in (signal.SIGTERM, signal.SIGINT)
 
     def stop(self, timeout: float = 20.0) -> int:
         assert self.process is not None
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            if not self.stopping:  # a second SIGTERM would only race the first drain's exit
+                self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
