@@ -24,7 +24,7 @@ from .calls.local import LocalCalls
 from .config import Config, Listen
 from .media import MediaAnchor
 from .notify import Notifier
-from .sip.address import Transport
+from .sip.address import Transport, host_text
 from .sip.endpoint import Endpoint, EndpointConfig
 from .transport.driver import SipDriver
 from .transport.stream import StreamServer, server_tls_context
@@ -154,11 +154,10 @@ async def run(config: Config, notifier: Notifier | None = None) -> int:
         await bridge.close()
         return 1
     first = config.sip.listen[0]
-    host = f"[{first.host}]" if ":" in first.host else first.host
     log.info(
         "spaces-bridge ready",
         version=__version__,
-        call=f"sip:demo@{host}:{first.port}",
+        call=f"sip:demo@{host_text(first.host)}:{first.port}",
         config=config.source,
     )
     notify.ready(f"listening on {', '.join(str(item) for item in config.sip.listen)}")

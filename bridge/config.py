@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .sip.address import Transport
+from .sip.address import Transport, host_text
 
 DEFAULT_PORTS = {Transport.UDP: 5060, Transport.TCP: 5060, Transport.TLS: 5061}
 
@@ -34,8 +34,7 @@ class Listen:
     port: int
 
     def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.transport}:{host}:{self.port}"
+        return f"{self.transport}:{host_text(self.host)}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)

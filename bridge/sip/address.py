@@ -21,6 +21,11 @@ class Transport(StrEnum):
         return self.value.upper()
 
 
+def host_text(host: str) -> str:
+    """``host`` as written in a URI, Via or listen address: IPv6 in brackets (RFC 3261 §25.1)."""
+    return f"[{host}]" if ":" in host else host
+
+
 @dataclass(frozen=True, slots=True)
 class Address:
     """A peer: for UDP the datagram source, for TCP/TLS the remote end of a connection.
@@ -34,5 +39,4 @@ class Address:
     port: int
 
     def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.transport}:{host}:{self.port}"
+        return f"{self.transport}:{host_text(self.host)}:{self.port}"

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from .address import Address, Transport
+from .address import Address, Transport, host_text
 from .dialog import Dialog, DialogId, DialogState, Role
 from .errors import LocalProtocolError, RemoteProtocolError
 from .events import (
@@ -681,13 +681,13 @@ class Endpoint:
 
     def _via(self, transport: Transport) -> Via:
         host, port = self._local(transport)
-        host = f"[{host}]" if ":" in host else host
+        host = host_text(host)
         branch = "z9hG4bK" + self._token()
         return Via(transport.via_name, host, port, (("branch", branch), ("rport", None)))
 
     def _contact(self, transport: Transport) -> str:
         host, port = self._local(transport)
-        host = f"[{host}]" if ":" in host else host
+        host = host_text(host)
         suffix = "" if transport is Transport.UDP else f";transport={transport.value}"
         return f"<sip:{host}:{port}{suffix}>"
 
