@@ -27,8 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spaces-bridge {__version__}")
         return 0
     if args.command == "server":
-        print("spaces-bridge server: not available in this version", file=sys.stderr)
-        return 2
+        return _server()
     try:
         config = load(args.file if args.command == "check-config" else args.config)
     except ConfigError as exc:
@@ -40,6 +39,20 @@ def main(argv: list[str] | None = None) -> int:
     from .app import serve  # noqa: PLC0415  (imported late: check-config and version need no event loop)
 
     return serve(config)
+
+
+def _server() -> int:
+    """The conference server alone, on 127.0.0.1:8080 with the demo space and a fresh moderator token
+    (printed at start)."""
+    import asyncio  # noqa: PLC0415  (the other commands need no event loop)
+    import secrets  # noqa: PLC0415
+
+    from . import logs  # noqa: PLC0415
+    from .server.app import run_server  # noqa: PLC0415
+    from .server.config import embedded_default  # noqa: PLC0415
+
+    logs.configure()
+    return asyncio.run(run_server(embedded_default(secrets.token_urlsafe(16))))
 
 
 if __name__ == "__main__":

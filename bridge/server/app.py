@@ -1,0 +1,108 @@
+"""Composition root of the conference server: the aiohttp application with its routes and Socket.IO,
+and a runner the CLI (``spaces-bridge server``) or the daemon (embedded mode) starts in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+import uuid
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+
+from . import http
+from .config import ServerConfig
+from .model import Role
+from .realtime import Realtime
+from .state import Conference
+
+log = structlog.get_logger("bridge.server")
+
+MAX_BODY = 64 * 1024
+"""Largest request body: the biggest legitimate one (an exclusion list of 500 ids) is ~20 KiB."""
+
+REALTIME = web.AppKey("realtime", Realtime)
+
+
+def new_conference(config: ServerConfig) -> Conference:
+    """The conference state for ``config``, with uuid4 ids and the wall clock (for ``joinedAt``)."""
+    return Conference(config.spaces, ids=lambda: uuid.uuid4().hex, now=time.time)
+
+
+def build_app(config: ServerConfig, conference: Conference) -> web.Application:
+    """The aiohttp application: ``/api`` routes, ``/socket.io`` (namespace ``/chat``), JSON errors."""
+    app = web.Application(middlewares=[http.errors], client_max_size=MAX_BODY)
+    realtime = Realtime(config, conference)
+    app[http.CONFIG] = config
+    app[http.CONFERENCE] = conference
+    app[http.PUBLISHER] = realtime
+    app[REALTIME] = realtime
+    http.add_routes(app)
+    realtime.attach(app)
+
+    async def close_sockets(app: web.Application) -> None:
+        await app[REALTIME].close()
+
+    app.on_shutdown.append(close_sockets)
+    return app
+
+
+@dataclass(slots=True)
+class RunningServer:
+    """A started conference server; ``close()`` stops it (sockets first, then HTTP)."""
+
+    url: str
+    """Base URL, e.g. ``http://127.0.0.1:8080`` (the real port when 0 was configured)."""
+    config: ServerConfig
+    conference: Conference
+    runner: web.AppRunner
+
+    async def close(self) -> None:
+        """Stop accepting, disconnect sockets, finish requests in flight."""
+        await self.runner.cleanup()
+
+
+async def start_server(config: ServerConfig, conference: Conference | None = None) -> RunningServer:
+    """Start the server on ``config.host``/``config.port`` in the running loop; raises ``OSError``
+    when the port cannot be bound."""
+    conference = conference or new_conference(config)
+    runner = web.AppRunner(build_app(config, conference), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    host, port = runner.addresses[0][:2]
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    spaces = [s.id for s in config.spaces]
+    log.info("conference server ready", url=url, spaces=spaces, config=config.source)
+    if config.show_tokens:
+        # Development default only: the console token is random and nobody else could know it.
+        for entry in config.tokens:
+            if entry.role is Role.MODERATOR:
+                log.info("moderator token", name=entry.name, token=entry.token)
+    return RunningServer(url, config, conference, runner)
+
+
+async def run_server(config: ServerConfig, stop: asyncio.Event | None = None) -> int:
+    """Run the server until SIGTERM/SIGINT (or ``stop`` is set); the process exit code."""
+    loop = asyncio.get_running_loop()
+    if stop is None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        server = await start_server(config)
+    except OSError as exc:
+        # An operator's problem (port in use), not a bug: the message, no traceback.
+        log.error("cannot start conference server", error=str(exc))  # noqa: TRY400
+        return 1
+    await stop.wait()
+    log.info("stopping conference server")
+    await server.close()
+    return 0

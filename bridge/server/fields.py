@@ -1,0 +1,91 @@
+"""Validation of request bodies: each reader returns a typed value or raises ``BadRequest`` naming the
+field and what was expected. Unknown fields are ignored so that clients may send newer ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import TypeVar
+
+from .errors import BadRequest
+
+MAX_TEXT = 256
+"""Longest display name or id accepted: roster answers and events repeat them for every client."""
+
+MAX_TYPE = 32
+"""``attendeeType`` is a short token (``phone``, ``web``)."""
+
+MAX_LIST = 500
+"""Longest id list (exclusion lists): the most attendees a meeting holds."""
+
+E = TypeVar("E", bound=StrEnum)
+
+Body = Mapping[str, object]
+
+
+def body_object(value: object) -> Body:
+    """The decoded JSON body, which must be an object."""
+    if not isinstance(value, dict):
+        raise BadRequest("the body must be a JSON object", "bad_json")
+    return value
+
+
+def opt_bool(body: Body, key: str) -> bool | None:
+    """An optional boolean field (``null`` counts as absent)."""
+    value = body.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise BadRequest(f"{key} must be true or false", "bad_field")
+    return value
+
+
+def opt_str(body: Body, key: str, limit: int = MAX_TEXT) -> str | None:
+    """An optional non-empty string field of at most ``limit`` characters."""
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise BadRequest(f"{key} must be a string of 1-{limit} characters", "bad_field")
+    return value
+
+
+def req_str(body: Body, key: str, limit: int = MAX_TEXT) -> str:
+    """A required non-empty string field."""
+    value = opt_str(body, key, limit)
+    if value is None:
+        raise BadRequest(f"{key} is required", "missing_field")
+    return value
+
+
+def opt_enum(body: Body, key: str, kind: type[E]) -> E | None:
+    """An optional field holding one of an enumeration's values."""
+    value = body.get(key)
+    if value is None:
+        return None
+    allowed = [str(member) for member in kind]
+    if not isinstance(value, str) or value not in allowed:
+        raise BadRequest(f"{key} must be one of {', '.join(allowed)}", "bad_field")
+    return kind(value)
+
+
+def str_list(body: Body, key: str, *, required: bool = False) -> list[str]:
+    """A list of short strings (ids, permission names); absent is empty unless ``required``."""
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise BadRequest(f"{key} is required", "missing_field")
+        return []
+    if (
+        not isinstance(value, list)
+        or len(value) > MAX_LIST
+        or not all(isinstance(item, str) and 0 < len(item) <= MAX_TEXT for item in value)
+    ):
+        raise BadRequest(f"{key} must be a list of at most {MAX_LIST} strings", "bad_field")
+    return list(value)
+
+
+def permissions(body: Body, key: str) -> None:
+    """``requestedPermissions`` and friends: only ``PERMISSION_UNMUTE`` exists (absent means it)."""
+    for item in str_list(body, key):
+        if item != "PERMISSION_UNMUTE":
+            raise BadRequest(f"{key}: unknown permission {item!r}", "bad_field")

@@ -1,0 +1,241 @@
+"""Plain data of the conference server: roles, settings, attendees, meetings and the events the rules
+emit. Pure: no I/O, no clock (timestamps are passed in), no randomness (ids are passed in).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+JSON = dict[str, Any]
+"""A JSON object as the wire carries it."""
+
+MODERN_VERSION = (1, 1)
+"""Clients reporting this version or higher are modern; absent, lower or unparsable is legacy."""
+
+EVENT_VERSION = "1.1"
+"""``version`` written in every ``MEDIA_SESSION_RESPONSE``."""
+
+SERVER_SENDER = "server"
+"""``sender`` of events that no attendee caused (admin actions, the server's own decisions)."""
+
+
+class Role(StrEnum):
+    """A token's role. Attendees carry one of the first three; ``bridge`` only acts for phones."""
+
+    MODERATOR = "moderator"
+    MEMBER = "member"
+    GUEST = "guest"
+    BRIDGE = "bridge"
+
+
+class GuestPolicy(StrEnum):
+    """What happens to a guest who joins a space."""
+
+    ALWAYS_ACCEPT = "ALWAYS_ACCEPT"
+    ALWAYS_DENY = "ALWAYS_DENY"
+    ASK_MODERATOR = "ASK_MODERATOR"
+
+
+class Hand(StrEnum):
+    """An attendee's hand: raised asks for PERMISSION_UNMUTE, accepted grants it."""
+
+    LOWERED = "lowered"
+    RAISED = "raised"
+    ACCEPTED = "accepted"
+
+
+class MeetingState(StrEnum):
+    """Whether a meeting still takes actions."""
+
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+class Permission(StrEnum):
+    """``kind`` of permission events."""
+
+    UNMUTE = "PERMISSION_UNMUTE"
+    MEETING_JOIN = "MEETING_JOIN"
+
+
+class PermissionState(StrEnum):
+    """``state`` of ``app.event.meeting.permission.updated``."""
+
+    GRANTED = "GRANTED"
+    REJECTED = "REJECTED"
+    WITHDRAWN = "WITHDRAWN"
+
+
+class Category(StrEnum):
+    """The closed set of ``MEDIA_SESSION_RESPONSE`` categories the server emits."""
+
+    TRACKSSTATUS = "tracksstatus"
+    REQUEST_TRACKSSTATUS = "request.tracksstatus.change"
+    ALL_MUTING = "app.event.all.parties.muting"
+    ALL_MUTED = "app.event.all.parties.muted"
+    PERMISSION_REQUESTED = "app.event.meeting.permission.requested"
+    PERMISSION_UPDATED = "app.event.meeting.permission.updated"
+    MEETING_ENDED = "app.event.meeting.ended"
+    ATTENDEE_JOINED = "app.event.attendee.joined"
+    ATTENDEE_UPDATED = "app.event.attendee.updated"
+    ATTENDEE_LEFT = "app.event.attendee.left"
+    SETTINGS_UPDATED = "app.event.space.settings.updated"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who makes a request: the name and role of the bearer token (never the token itself)."""
+
+    token_name: str
+    """The token's configured name; attendees created with the token are owned by it."""
+    role: Role
+    """What the token may do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One ``MEDIA_SESSION_RESPONSE`` to send to a space's room."""
+
+    category: Category
+    """What happened."""
+    topic: str
+    """The space id (``topicId`` on the wire, and the Socket.IO room)."""
+    content: JSON
+    """The category's payload, as fixed by the contract."""
+    sender: str = SERVER_SENDER
+    """The attendee whose action caused the event, or ``"server"``."""
+
+    def payload(self) -> JSON:
+        """The wire form: ``{category, topicId, sender, content, version}``."""
+        return {
+            "category": str(self.category),
+            "topicId": self.topic,
+            "sender": self.sender,
+            "content": self.content,
+            "version": EVENT_VERSION,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an action produced: the events to emit, in order, and the HTTP answer's body."""
+
+    events: tuple[Event, ...] = ()
+    """Events to emit to the space's room, in this order, before answering."""
+    body: JSON | None = None
+    """The JSON answer; ``None`` for 204 No Content."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """A space's settings."""
+
+    prevent_unmuting: bool = False
+    """Only moderators and attendees with an accepted hand may unmute."""
+    mute_on_entry: bool = False
+    """Attendees enter muted and are told so with ``request.tracksstatus.change``."""
+    guest_policy: GuestPolicy = GuestPolicy.ALWAYS_ACCEPT
+    """What happens to guests who join."""
+    auto_start: bool = True
+    """Asking for the active meeting of an idle space starts one."""
+
+    def to_json(self) -> JSON:
+        """The contract's ``settings`` object."""
+        return {
+            "preventUnmuting": self.prevent_unmuting,
+            "muteOnEntry": self.mute_on_entry,
+            "guestPolicy": str(self.guest_policy),
+            "autoStart": self.auto_start,
+        }
+
+
+@dataclass(slots=True)
+class Attendee:
+    """One participant of a meeting (mutable: the conference rules change it in place)."""
+
+    id: str
+    type: str
+    display_name: str
+    role: Role
+    owner: str
+    """Token name of the creator: the only caller, besides moderators, that may act for it."""
+    version: str | None
+    guest: bool
+    admitted: bool
+    joined_at: float
+    audio: bool = False
+    video: bool = False
+    held: bool = False
+    hand: Hand = Hand.LOWERED
+    media_session: str | None = None
+    """Last ``mdsrvSessionId`` reported (kept for consoles; the rules ignore it)."""
+
+    @property
+    def legacy(self) -> bool:
+        """A client without ``version`` or below 1.1: the server commands it explicitly."""
+        return not is_modern(self.version)
+
+    def to_json(self) -> JSON:
+        """The contract's roster entry."""
+        return {
+            "attendeeId": self.id,
+            "attendeeType": self.type,
+            "displayName": self.display_name,
+            "role": str(self.role),
+            "version": self.version,
+            "mediaState": self.media_state(),
+            "hand": str(self.hand),
+            "held": self.held,
+            "guest": self.guest,
+            "admitted": self.admitted,
+            "joinedAt": iso(self.joined_at),
+        }
+
+    def media_state(self) -> JSON:
+        """``{"audio", "video"}``: true means sending."""
+        return {"audio": self.audio, "video": self.video}
+
+    def tracks(self) -> JSON:
+        """Content of ``tracksstatus`` and ``request.tracksstatus.change``."""
+        return {"attendeeId": self.id, "audio": self.audio, "video": self.video}
+
+
+@dataclass(slots=True)
+class Meeting:
+    """One meeting of a space; ended meetings are kept (bounded) so that their state can be read."""
+
+    id: str
+    space_id: str
+    started_at: float
+    state: MeetingState = MeetingState.ACTIVE
+    attendees: dict[str, Attendee] = field(default_factory=dict)
+    """By id, in joining order."""
+    lobby: dict[str, float] = field(default_factory=dict)
+    """Attendee id → time it asked to join, in request order (dicts keep insertion order)."""
+
+    def moderator_present(self) -> bool:
+        """Whether an admitted moderator can see lobby requests now."""
+        return any(a.admitted and a.role is Role.MODERATOR for a in self.attendees.values())
+
+
+_VERSION = re.compile(r"\s*(\d{1,6})(?:\.(\d{1,6}))?")
+
+
+def is_modern(version: str | None) -> bool:
+    """``1.1`` or higher is modern; absent, lower or unparsable (``"abc"``) is legacy (SPEC §2)."""
+    if version is None:
+        return False
+    match = _VERSION.match(version)
+    if match is None:
+        return False
+    return (int(match[1]), int(match[2] or 0)) >= MODERN_VERSION
+
+
+def iso(timestamp: float) -> str:
+    """ISO-8601 UTC with a ``Z``, as the contract's ``joinedAt`` and ``requestedAt`` are written."""
+    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

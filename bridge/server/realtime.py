@@ -1,0 +1,151 @@
+"""Socket.IO side of the conference API (namespace ``/chat``): token auth on connect, one room per
+space, ``MEDIA_SESSION_RESPONSE`` broadcasts in the order the rules produced them, and
+``SEND_MEDIA_SESSION_EVENTS`` tracksstatus reports from clients (legacy and modern).
+
+python-socketio ships no type information; it is confined to this module behind ``Realtime``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import socketio  # type: ignore[import-untyped]
+import structlog
+from aiohttp import web
+
+from . import fields
+from .config import ServerConfig
+from .errors import ApiError, BadRequest
+from .model import JSON, Caller, Event
+from .state import Conference
+
+log = structlog.get_logger("bridge.server.realtime")
+
+NAMESPACE = "/chat"
+RESPONSE = "MEDIA_SESSION_RESPONSE"
+SUBSCRIBE = "SUBSCRIBE_CHANNEL"
+SEND = "SEND_MEDIA_SESSION_EVENTS"
+
+MAX_MESSAGE = 64 * 1024
+"""Largest Socket.IO packet accepted: a tracksstatus report is under 200 bytes (security limit)."""
+
+
+def room(space_id: str) -> str:
+    """The Socket.IO room of a space's events."""
+    return f"space:{space_id}"
+
+
+class Realtime:
+    """The ``/chat`` namespace: authenticates sockets, subscribes them to spaces, relays events."""
+
+    def __init__(self, config: ServerConfig, conference: Conference) -> None:
+        self._config = config
+        self._conference = conference
+        # One lock for every broadcast: the rules run synchronously, so taking the lock right after
+        # them (FIFO) keeps the wire order equal to the order in which the state changed.
+        self._lock = asyncio.Lock()
+        self._sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            logger=False,
+            engineio_logger=False,
+            max_http_buffer_size=MAX_MESSAGE,
+        )
+        self._sio.on("connect", self._connect, namespace=NAMESPACE)
+        self._sio.on("disconnect", self._disconnect, namespace=NAMESPACE)
+        self._sio.on(SUBSCRIBE, self._subscribe, namespace=NAMESPACE)
+        self._sio.on(SEND, self._send, namespace=NAMESPACE)
+
+    def attach(self, app: web.Application) -> None:
+        """Serve Socket.IO on ``app`` at the default ``/socket.io/`` path."""
+        self._sio.attach(app)
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        """Emit ``events`` to their spaces' rooms, in order."""
+        if not events:
+            return
+        async with self._lock:
+            for event in events:
+                await self._sio.emit(
+                    RESPONSE, event.payload(), to=room(event.topic), namespace=NAMESPACE
+                )
+
+    async def close(self) -> None:
+        """Disconnect every client (shutdown)."""
+        await self._sio.shutdown()
+
+    async def _connect(self, sid: str, environ: Mapping[str, Any], auth: object) -> None:
+        del environ
+        token = auth.get("token") if isinstance(auth, dict) else None
+        caller = self._config.caller(token if isinstance(token, str) else None)
+        if caller is None:
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized")
+        await self._sio.save_session(sid, {"caller": caller}, namespace=NAMESPACE)
+        log.debug("socket connected", sid=sid, token_name=caller.token_name)
+
+    async def _disconnect(self, sid: str, *args: object) -> None:
+        # python-socketio ≥ 5.12 passes a reason; older versions do not.
+        log.debug("socket disconnected", sid=sid, reason=args[0] if args else None)
+
+    async def _caller(self, sid: str) -> Caller:
+        session = await self._sio.get_session(sid, namespace=NAMESPACE)
+        caller: Caller = session["caller"]
+        return caller
+
+    async def _subscribe(self, sid: str, data: object) -> JSON:
+        """``{channel: {type: "topic", _id: spaceId}}`` → the space's room; ack ``{ok: true}``."""
+        try:
+            space_id = _subscribed_space(data)
+        except ApiError as exc:
+            return {"ok": False, "error": exc.code, "message": exc.message}
+        if not self._conference.has_space(space_id):
+            return {"ok": False, "error": "not_found", "message": f"no space {space_id}"}
+        await self._sio.enter_room(sid, room(space_id), namespace=NAMESPACE)
+        return {"ok": True}
+
+    async def _send(self, sid: str, data: object) -> JSON:
+        """A client's ``tracksstatus`` report; ack ``{ok, applied}`` or ``{ok: false, error}``."""
+        try:
+            caller = await self._caller(sid)
+            body, content = _report(data)
+            space_id = fields.req_str(body, "topicId")
+            outcome = self._conference.report_tracks(
+                caller,
+                space_id,
+                fields.req_str(content, "attendeeId"),
+                audio=fields.opt_bool(content, "audio"),
+                video=fields.opt_bool(content, "video"),
+                version=_version(body.get("version")),
+            )
+        except ApiError as exc:
+            return {"ok": False, "error": exc.code, "message": exc.message}
+        except Exception:
+            # A bug of ours must not kill the socket task: log it and answer like the HTTP side.
+            log.exception("socket event failed", sid=sid, socket_event=SEND)
+            return {"ok": False, "error": "internal", "message": "the server failed"}
+        await self.publish(outcome.events)
+        return {"ok": True, **(outcome.body or {})}
+
+
+def _version(value: object) -> str | None:
+    # Clients send "1.1" or 1.1; anything else (absent, null, garbage) is read as legacy.
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return str(value)
+    return value if isinstance(value, str) else None
+
+
+def _subscribed_space(data: object) -> str:
+    channel = fields.body_object(fields.body_object(data).get("channel"))
+    if channel.get("type") != "topic":
+        raise BadRequest('channel.type must be "topic"', "bad_field")
+    return fields.req_str(channel, "_id")
+
+
+def _report(data: object) -> tuple[fields.Body, fields.Body]:
+    body = fields.body_object(data)
+    if body.get("category") != "tracksstatus":
+        raise BadRequest("only the tracksstatus category is accepted", "bad_field")
+    return body, fields.body_object(body.get("content"))

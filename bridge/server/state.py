@@ -1,0 +1,593 @@
+"""The conference rules (SPEC sections 6 to 8 and the API contract), as a pure object.
+
+``Conference`` holds spaces, meetings, attendees, the lobby queue and hands. Each action takes the
+``Caller`` (name and role of the bearer token), checks role and ownership, changes the state and
+returns an ``Outcome``: the events to emit, in order, and the answer's body; or raises an ``ApiError``
+(``bridge.server.errors``). Nothing here does I/O, reads a clock or draws random numbers: ids and the
+clock are injected, so tests step through any interleaving by hand (STYLE.md §1).
+
+The invariant every action keeps (and ``tests/server/test_state.py`` checks after random sequences):
+while a space prevents unmuting, every unmuted attendee is a moderator or has an accepted hand.
+
+Event order, the same for every action: the action's own event first (``muting``, permission
+events…), then the state changes it caused (``tracksstatus`` and ``app.event.attendee.*``), then the
+commands to endpoints (``request.tracksstatus.change``), so that a client has seen the new state when it
+is told to follow it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+
+from . import rules
+from .config import SpaceConfig
+from .errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    GuestDenied,
+    MeetingEnded,
+    NotFound,
+    PreventUnmuting,
+)
+from .model import (
+    JSON,
+    SERVER_SENDER,
+    Attendee,
+    Caller,
+    Category,
+    Event,
+    GuestPolicy,
+    Hand,
+    Meeting,
+    MeetingState,
+    Outcome,
+    Permission,
+    PermissionState,
+    Role,
+    Settings,
+    is_modern,
+    iso,
+)
+from .rules import Space
+
+MAX_ATTENDEES = 500
+"""Per meeting, lobby included: bounds memory and the size of roster answers and mute-all fan-out."""
+
+ENDED_KEPT = 16
+"""Ended meetings kept per space so that late callers read ``state: ended`` instead of 404."""
+
+
+class Conference:
+    """Spaces, meetings and attendees, and every action of the API contract on them."""
+
+    def __init__(
+        self, spaces: Iterable[SpaceConfig], *, ids: Callable[[], str], now: Callable[[], float]
+    ) -> None:
+        self._spaces = {s.id: Space(s.id, s.name, s.settings) for s in spaces}
+        self._ids = ids
+        self._now = now
+
+    # ----------------------------------------------------------------- queries
+
+    def has_space(self, space_id: str) -> bool:
+        """Whether ``space_id`` is hosted (Socket.IO subscriptions check it)."""
+        return space_id in self._spaces
+
+    def settings(self, space_id: str) -> Settings:
+        """A space's current settings."""
+        return self._space(space_id).settings
+
+    def meeting(self, caller: Caller, space_id: str, meeting_id: str) -> JSON:
+        """``GET …/meetings/:meetingId``: the meeting, its roster and lobby; ended meetings too."""
+        del caller  # every valid token may read
+        space = self._space(space_id)
+        meeting = self._meeting(space, meeting_id)
+        lobby = []
+        for attendee_id, requested_at in meeting.lobby.items():
+            a = meeting.attendees[attendee_id]
+            entry = {"attendeeId": a.id, "attendeeType": a.type, "displayName": a.display_name}
+            lobby.append({**entry, "requestedAt": iso(requested_at)})
+        return {
+            "meetingId": meeting.id,
+            "spaceId": space.id,
+            "settings": space.settings.to_json(),
+            "state": str(meeting.state),
+            "attendees": [a.to_json() for a in meeting.attendees.values()],
+            "lobby": lobby,
+            "moderatorPresent": meeting.moderator_present(),
+        }
+
+    def roster(self, caller: Caller, space_id: str, meeting_id: str) -> list[JSON]:
+        """``GET …/attendees``: every attendee, waiting ones included (``admitted: false``)."""
+        del caller
+        meeting = self._meeting(self._space(space_id), meeting_id)
+        return [a.to_json() for a in meeting.attendees.values()]
+
+    def attendees(self, space_id: str) -> list[Attendee]:
+        """The active meeting's attendees (for tests and metrics; callers must not change them)."""
+        space = self._space(space_id)
+        if space.active is None:
+            return []
+        return list(space.meetings[space.active].attendees.values())
+
+    # -------------------------------------------------------------- meetings
+
+    def active_meeting(self, caller: Caller, space_id: str) -> Outcome:
+        """``GET …/activemeeting``: the active meeting, started now if the space auto-starts."""
+        del caller
+        space = self._space(space_id)
+        if space.active is None:
+            if not space.settings.auto_start:
+                raise NotFound(f"space {space_id} has no active meeting", "no_active_meeting")
+            self._start(space)
+        return Outcome(body=self._meeting_summary(space))
+
+    def start_meeting(self, caller: Caller, space_id: str) -> Outcome:
+        """``POST …/meetings`` (an addition): a moderator starts a meeting in any space."""
+        rules.require_moderator(caller, "start a meeting")
+        space = self._space(space_id)
+        if space.active is not None:
+            raise Conflict(f"space {space_id} already has an active meeting", "meeting_active")
+        self._start(space)
+        return Outcome(body=self._meeting_summary(space))
+
+    def end_meeting(self, caller: Caller, space_id: str, meeting_id: str) -> Outcome:
+        """``DELETE …/meetings/:meetingId``: everybody is removed; later actions get 409."""
+        rules.require_moderator(caller, "end the meeting")
+        space = self._space(space_id)
+        meeting = self._active(space, meeting_id)
+        meeting.state = MeetingState.ENDED
+        meeting.attendees.clear()
+        meeting.lobby.clear()
+        space.active = None
+        return Outcome((Event(Category.MEETING_ENDED, space.id, {"meetingId": meeting.id}),))
+
+    def update_settings(
+        self,
+        caller: Caller,
+        space_id: str,
+        *,
+        prevent_unmuting: bool | None = None,
+        mute_on_entry: bool | None = None,
+        guest_policy: GuestPolicy | None = None,
+    ) -> Outcome:
+        """``PATCH …/settings``. Turning "prevent unmuting" on mutes who may no longer be unmuted."""
+        rules.require_moderator(caller, "change the space settings")
+        space = self._space(space_id)
+        before = space.settings
+        space.settings = dataclasses.replace(
+            before,
+            prevent_unmuting=before.prevent_unmuting
+            if prevent_unmuting is None
+            else prevent_unmuting,
+            mute_on_entry=before.mute_on_entry if mute_on_entry is None else mute_on_entry,
+            guest_policy=before.guest_policy if guest_policy is None else guest_policy,
+        )
+        settings_json = space.settings.to_json()
+        events = [Event(Category.SETTINGS_UPDATED, space.id, {"settings": settings_json})]
+        if space.settings.prevent_unmuting and not before.prevent_unmuting and space.active:
+            for a in space.meetings[space.active].attendees.values():
+                if a.audio and not rules.may_unmute(space, a):
+                    events += rules.force_mute(space, a)
+        return Outcome(tuple(events), settings_json)
+
+    # ------------------------------------------------------------- attendees
+
+    def join(
+        self,
+        caller: Caller,
+        space_id: str,
+        meeting_id: str,
+        *,
+        attendee_type: str,
+        display_name: str,
+        version: str | None = None,
+        guest: bool = False,
+        role: Role | None = None,
+    ) -> Outcome:
+        """``POST …/attendees``: role from the token (a bridge chooses for its phones), guest policy,
+        mute on entry, and the lobby queue re-announced when a moderator arrives."""
+        space = self._space(space_id)
+        meeting = self._active(space, meeting_id)
+        attendee_role = rules.attendee_role(caller, guest=guest, requested=role)
+        is_guest = guest or attendee_role is Role.GUEST
+        policy = space.settings.guest_policy
+        if is_guest and policy is GuestPolicy.ALWAYS_DENY:
+            raise GuestDenied(space.id)
+        if len(meeting.attendees) >= MAX_ATTENDEES:
+            raise Conflict(f"meeting {meeting.id} is full ({MAX_ATTENDEES})", "meeting_full")
+        a = Attendee(
+            id=self._ids(),
+            type=attendee_type,
+            display_name=display_name,
+            role=attendee_role,
+            owner=caller.token_name,
+            version=version,
+            guest=is_guest,
+            admitted=not is_guest or policy is GuestPolicy.ALWAYS_ACCEPT,
+            joined_at=self._now(),
+        )
+        meeting.attendees[a.id] = a
+        # Waiting attendees are muted: no media flows in the lobby (SPEC §6); entry rules apply on
+        # admission.
+        muted_on_entry = a.admitted and rules.mutes_on_entry(space, a)
+        a.audio = a.admitted and not muted_on_entry
+        events = [Event(Category.ATTENDEE_JOINED, space.id, a.to_json(), a.id)]
+        if muted_on_entry:
+            events.append(Event(Category.REQUEST_TRACKSSTATUS, space.id, a.tracks()))
+        if a.admitted and a.role is Role.MODERATOR:
+            events += rules.announce_lobby(space, meeting)
+        body = {
+            "attendeeId": a.id,
+            "attendeeType": a.type,
+            "role": str(a.role),
+            "mediaState": a.media_state(),
+            "admitted": a.admitted,
+        }
+        return Outcome(tuple(events), body)
+
+    def leave(
+        self, caller: Caller, space_id: str, meeting_id: str, attendee_type: str, attendee_id: str
+    ) -> Outcome:
+        """``DELETE …/attendees/:type/:id`` by its owner or a moderator; a lobby request is withdrawn."""
+        space = self._space(space_id)
+        meeting = self._active(space, meeting_id)
+        a = rules.target(meeting, attendee_id, attendee_type)
+        rules.self_or_admin(caller, a, "remove")
+        events = []
+        if meeting.lobby.pop(a.id, None) is not None:
+            events.append(
+                rules.permission(space, a, Permission.MEETING_JOIN, PermissionState.WITHDRAWN, a.id)
+            )
+        del meeting.attendees[a.id]
+        events.append(Event(Category.ATTENDEE_LEFT, space.id, a.to_json(), a.id))
+        return Outcome(tuple(events))
+
+    def set_media(
+        self,
+        caller: Caller,
+        space_id: str,
+        meeting_id: str,
+        attendee_type: str,
+        attendee_id: str,
+        *,
+        audio: bool | None = None,
+        video: bool | None = None,
+        held: bool | None = None,
+        media_session: str | None = None,
+    ) -> Outcome:
+        """``POST …/mediastate``: self (the owner) or admin (a moderator) change; an unmute is refused
+        under "prevent unmuting" without a moderator role or an accepted hand."""
+        space = self._space(space_id)
+        meeting = self._active(space, meeting_id)
+        a = rules.target(meeting, attendee_id, attendee_type)
+        admin = rules.self_or_admin(caller, a, "change the media state of")
+        if not a.admitted:
+            raise Conflict(f"attendee {a.id} is waiting in the lobby", "not_admitted")
+        if audio and not rules.may_unmute(space, a):
+            raise PreventUnmuting(a.id)
+        if media_session is not None:
+            a.media_session = media_session
+        events = rules.apply_media(space, a, audio, video, held, admin=admin)
+        return Outcome(
+            tuple(events), {"attendeeId": a.id, "mediaState": a.media_state(), "held": a.held}
+        )
+
+    def report_tracks(
+        self,
+        caller: Caller,
+        space_id: str,
+        attendee_id: str,
+        *,
+        audio: bool | None,
+        video: bool | None,
+        version: str | None,
+    ) -> Outcome:
+        """A ``tracksstatus`` report over Socket.IO (``SEND_MEDIA_SESSION_EVENTS``), from the owner.
+
+        Allowed: applied like a self media-state change. Refused: nothing changes and the server answers
+        ``request.tracksstatus.change`` with its own state; a LEGACY client (no version, or below 1.1)
+        that tried to unmute under "prevent unmuting" also gets its hand raised on its behalf.
+        """
+        space = self._space(space_id)
+        if space.active is None:
+            raise Conflict(f"space {space_id} has no active meeting", "no_active_meeting")
+        meeting = space.meetings[space.active]
+        a = rules.target(meeting, attendee_id, None)
+        if a.owner != caller.token_name:
+            raise Forbidden(f"attendee {a.id} belongs to another token", "not_owner")
+        if a.admitted and not (audio and not rules.may_unmute(space, a)):
+            events = rules.apply_media(space, a, audio, video, None, admin=False)
+            return Outcome(tuple(events), {"attendeeId": a.id, "applied": True})
+        events = [Event(Category.REQUEST_TRACKSSTATUS, space.id, a.tracks())]
+        legacy = not is_modern(version)
+        if legacy and a.admitted and audio and a.hand is Hand.LOWERED:
+            events += rules.raise_hand(space, a)
+        return Outcome(tuple(events), {"attendeeId": a.id, "applied": False})
+
+    # --------------------------------------------------------------- mute all
+
+    def mute_all(
+        self,
+        caller: Caller,
+        space_id: str,
+        meeting_id: str,
+        *,
+        exclusions: Iterable[str] = (),
+        initiator: str | None = None,
+    ) -> Outcome:
+        """``POST …/muteall``: mute everyone but the initiator and the exclusion list.
+
+        A moderator token's own attendees count as initiators (the caller is always excluded); a bridge
+        must name one of its own moderator attendees. Unknown ids in the exclusion list are ignored:
+        phones leave while a moderator picks whom to spare.
+        """
+        space = self._space(space_id)
+        meeting = self._active(space, meeting_id)
+        if caller.role is Role.MODERATOR:
+            if initiator is not None:
+                initiators = [rules.target(meeting, initiator, None).id]
+            else:
+                initiators = [
+                    a.id for a in meeting.attendees.values() if a.owner == caller.token_name
+                ]
+        elif caller.role is Role.BRIDGE and initiator is not None:
+            a = rules.target(meeting, initiator, None)
+            if a.owner != caller.token_name or a.role is not Role.MODERATOR:
+                raise Forbidden("a bridge mutes all only for one of its own moderator attendees")
+            initiators = [a.id]
+        else:
+            raise Forbidden(f"a {caller.role} token may not mute all")
+        spared = list(initiators)
+        spared += [i for i in exclusions if i in meeting.attendees and i not in spared]
+        first = initiators[0] if initiators else None
+        sender = first or SERVER_SENDER
+        events = [Event(Category.ALL_MUTING, space.id, {"initiator": first}, sender)]
+        muted = [a for a in meeting.attendees.values() if a.id not in spared]
+        for a in muted:
+            # An accepted hand is a permission to unmute; mute all takes it back with the audio.
+            events += rules.apply_media(space, a, False, None, None, admin=False, clear_hand=True)
+        exclude = [{"attendeeId": i} for i in spared]
+        events.append(Event(Category.ALL_MUTED, space.id, {"exclude": exclude}, sender))
+        events += [
+            Event(Category.REQUEST_TRACKSSTATUS, space.id, a.tracks()) for a in muted if a.legacy
+        ]
+        return Outcome(tuple(events), {"muted": [a.id for a in muted]})
+
+    # ------------------------------------------------------------------ hands
+
+    def raise_hand(
+        self,
+        caller: Caller,
+        space_id: str,
+        meeting_id: str,
+        *,
+        attendee_id: str | None = None,
+        attendee_type: str | None = None,
+    ) -> Outcome:
+        """``POST …/raisedhands`` for the caller's own attendee (named, or its only one in the
+        meeting). Idempotent: a raised or accepted hand stays as it is, without events."""
+        space = self._space(space_id)
+        meeting = self._active(space, meeting_id)
+        if attendee_id is None:
+            own = [a for a in meeting.attendees.values() if a.owner == caller.token_name]
+            if not own:
+                raise NotFound(f"{caller.token_name} has no attendee in meeting {meeting.id}")
+            if len(own) > 1:
+                raise BadRequest("attendeeId is required: the token has several attendees here")
+            a = own[0]
+        else:
+            a = rules.target(meeting, attendee_id, attendee_type)
+        if a.owner != caller.token_name:
+            raise Forbidden(f"only attendee {a.id}'s own client may raise its hand", "not_owner")
+        if not a.admitted:
+            raise Conflict(f"attendee {a.id} is waiting in the lobby", "not_admitted")
+        events = rules.raise_hand(space, a) if a.hand is Hand.LOWERED else []
+        return Outcome(tuple(events), {"attendeeId": a.id, "hand": str(a.hand)})
+
+    def accept_hand(
+        self,
+        caller: Caller,
+        space_id: str,
+        meeting_id: str,
+        attendee_id: str,
+        attendee_type: str | None,
+    ) -> Outcome:
+        """``…/raisedhands/accept`` (moderator): the hand becomes ``accepted``; the media state does not
+        change (the attendee unmutes itself, which is now allowed)."""
+        rules.require_moderator(caller, "accept a raised hand")
+        space = self._space(space_id)
+        meeting = self._active(space, meeting_id)
+        a = rules.target(meeting, attendee_id, attendee_type)
+        if a.hand is not Hand.RAISED:
+            raise Conflict(f"attendee {a.id}'s hand is {a.hand}, not raised", "hand_not_raised")
+        a.hand = Hand.ACCEPTED
+        events = [
+            rules.permission(space, a, Permission.UNMUTE, PermissionState.GRANTED, SERVER_SENDER),
+            Event(Category.ATTENDEE_UPDATED, space.id, a.to_json()),
+        ]
+        return Outcome(tuple(events), {"attendeeId": a.id, "hand": str(a.hand)})
+
+    def lower_hand(
+        self,
+        caller: Caller,
+        space_id: str,
+        meeting_id: str,
+        attendee_id: str,
+        attendee_type: str | None,
+    ) -> Outcome:
+        """``…/raisedhands/lower``: ``REJECTED`` by a moderator, ``WITHDRAWN`` by the owner.
+
+        Lowering an accepted hand takes the permission back: under "prevent unmuting" an unmuted
+        attendee is muted with it (the invariant of this module)."""
+        space = self._space(space_id)
+        meeting = self._active(space, meeting_id)
+        a = rules.target(meeting, attendee_id, attendee_type)
+        admin = rules.self_or_admin(caller, a, "lower the hand of")
+        if a.hand is Hand.LOWERED:
+            return Outcome((), {"attendeeId": a.id, "hand": str(a.hand)})
+        a.hand = Hand.LOWERED
+        state = PermissionState.REJECTED if admin else PermissionState.WITHDRAWN
+        events = [
+            rules.permission(space, a, Permission.UNMUTE, state, SERVER_SENDER if admin else a.id)
+        ]
+        if a.audio and not rules.may_unmute(space, a):
+            events += rules.force_mute(space, a)
+        else:
+            events.append(Event(Category.ATTENDEE_UPDATED, space.id, a.to_json()))
+        return Outcome(tuple(events), {"attendeeId": a.id, "hand": str(a.hand)})
+
+    # ------------------------------------------------------------------ lobby
+
+    def request_admission(
+        self,
+        caller: Caller,
+        space_id: str,
+        meeting_id: str,
+        attendee_id: str,
+        attendee_type: str | None,
+    ) -> Outcome:
+        """``POST …/meetingpermissions`` by the owner of a waiting attendee: queued, and announced now
+        if a moderator is present (else when one joins). Asking twice keeps the first place."""
+        space = self._space(space_id)
+        meeting = self._active(space, meeting_id)
+        a = rules.target(meeting, attendee_id, attendee_type)
+        if a.owner != caller.token_name:
+            raise Forbidden(f"only attendee {a.id}'s own client may ask to join", "not_owner")
+        if a.admitted:
+            raise Conflict(f"attendee {a.id} is already admitted", "already_admitted")
+        events: list[Event] = []
+        if a.id not in meeting.lobby:
+            meeting.lobby[a.id] = self._now()
+            if meeting.moderator_present():
+                events.append(rules.requested(space, a, Permission.MEETING_JOIN))
+        return Outcome(tuple(events), {"attendeeId": a.id, "state": "REQUESTED"})
+
+    def allow(
+        self,
+        caller: Caller,
+        space_id: str,
+        meeting_id: str,
+        attendee_id: str,
+        *,
+        remember: bool = False,
+    ) -> Outcome:
+        """``…/meetingpermissions/allow`` (moderator). ``remember`` makes the policy ALWAYS_ACCEPT and
+        admits every other waiting attendee too."""
+        return self._settle(
+            caller, space_id, meeting_id, attendee_id, allow=True, remember=remember
+        )
+
+    def deny(
+        self,
+        caller: Caller,
+        space_id: str,
+        meeting_id: str,
+        attendee_id: str,
+        *,
+        remember: bool = False,
+    ) -> Outcome:
+        """``…/meetingpermissions/deny`` (moderator): the attendee is removed. ``remember`` makes the
+        policy ALWAYS_DENY and turns every other waiting attendee away too."""
+        return self._settle(
+            caller, space_id, meeting_id, attendee_id, allow=False, remember=remember
+        )
+
+    def _settle(
+        self,
+        caller: Caller,
+        space_id: str,
+        meeting_id: str,
+        attendee_id: str,
+        *,
+        allow: bool,
+        remember: bool,
+    ) -> Outcome:
+        rules.require_moderator(caller, "admit or refuse guests")
+        space = self._space(space_id)
+        meeting = self._active(space, meeting_id)
+        a = rules.target(meeting, attendee_id, None)
+        if a.admitted:
+            raise Conflict(f"attendee {a.id} is not in the lobby", "not_in_lobby")
+        waiting = [a]
+        events: list[Event] = []
+        if remember:
+            policy = GuestPolicy.ALWAYS_ACCEPT if allow else GuestPolicy.ALWAYS_DENY
+            space.settings = dataclasses.replace(space.settings, guest_policy=policy)
+            events.append(
+                Event(Category.SETTINGS_UPDATED, space.id, {"settings": space.settings.to_json()})
+            )
+            waiting += [w for w in meeting.attendees.values() if not w.admitted and w is not a]
+        for w in waiting:
+            events += (
+                self._admit(space, meeting, w) if allow else self._turn_away(space, meeting, w)
+            )
+        state = "GRANTED" if allow else "REJECTED"
+        return Outcome(tuple(events), {"attendeeId": a.id, "state": state})
+
+    def _admit(self, space: Space, meeting: Meeting, a: Attendee) -> list[Event]:
+        meeting.lobby.pop(a.id, None)
+        a.admitted = True
+        events = [
+            rules.permission(
+                space, a, Permission.MEETING_JOIN, PermissionState.GRANTED, SERVER_SENDER
+            )
+        ]
+        muted_on_entry = rules.mutes_on_entry(space, a)
+        a.audio = not muted_on_entry
+        if a.audio:
+            events.append(Event(Category.TRACKSSTATUS, space.id, a.tracks(), a.id))
+        events.append(Event(Category.ATTENDEE_UPDATED, space.id, a.to_json()))
+        if muted_on_entry:
+            events.append(Event(Category.REQUEST_TRACKSSTATUS, space.id, a.tracks()))
+        if a.role is Role.MODERATOR:
+            events += rules.announce_lobby(space, meeting)
+        return events
+
+    def _turn_away(self, space: Space, meeting: Meeting, a: Attendee) -> list[Event]:
+        meeting.lobby.pop(a.id, None)
+        del meeting.attendees[a.id]
+        return [
+            rules.permission(
+                space, a, Permission.MEETING_JOIN, PermissionState.REJECTED, SERVER_SENDER
+            ),
+            Event(Category.ATTENDEE_LEFT, space.id, a.to_json()),
+        ]
+
+    # ---------------------------------------------------------------- helpers
+
+    def _space(self, space_id: str) -> Space:
+        space = self._spaces.get(space_id)
+        if space is None:
+            raise NotFound(f"no space {space_id}")
+        return space
+
+    def _meeting(self, space: Space, meeting_id: str) -> Meeting:
+        meeting = space.meetings.get(meeting_id)
+        if meeting is None:
+            raise NotFound(f"no meeting {meeting_id} in space {space.id}")
+        return meeting
+
+    def _active(self, space: Space, meeting_id: str) -> Meeting:
+        meeting = self._meeting(space, meeting_id)
+        if meeting.state is MeetingState.ENDED:
+            raise MeetingEnded(meeting.id)
+        return meeting
+
+    def _start(self, space: Space) -> Meeting:
+        meeting = Meeting(self._ids(), space.id, self._now())
+        space.meetings[meeting.id] = meeting
+        space.active = meeting.id
+        ended = [m.id for m in space.meetings.values() if m.state is MeetingState.ENDED]
+        for old in ended[: max(0, len(ended) - ENDED_KEPT)]:
+            del space.meetings[old]
+        return meeting
+
+    def _meeting_summary(self, space: Space) -> JSON:
+        return {
+            "meetingId": space.active,
+            "spaceId": space.id,
+            "settings": space.settings.to_json(),
+        }

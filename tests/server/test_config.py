@@ -1,0 +1,74 @@
+"""The ``[server]`` table: valid input becomes ``ServerConfig``; errors name the file and the key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bridge.config import ConfigError
+from bridge.server.config import ServerConfig, embedded_default
+from bridge.server.model import Caller, GuestPolicy, Role
+
+TOKEN = {"name": "console", "role": "moderator", "token": "a-long-enough-token"}
+
+
+def test_valid_table() -> None:
+    config = ServerConfig.from_mapping(
+        {
+            "host": "::1",
+            "port": 0,
+            "tokens": [TOKEN],
+            "spaces": [{"id": "room-1", "guest_policy": "ASK_MODERATOR", "prevent_unmuting": True}],
+        },
+        "f.toml",
+    )
+    assert (config.host, config.port) == ("::1", 0)
+    assert config.spaces[0].settings.guest_policy is GuestPolicy.ASK_MODERATOR
+    assert config.spaces[0].settings.prevent_unmuting and config.spaces[0].name == "room-1"
+    assert config.caller("a-long-enough-token") == Caller("console", Role.MODERATOR)
+    assert config.caller("a-long-enough-tokex") is None and config.caller(None) is None
+    assert "a-long-enough-token" not in repr(config)
+
+
+def test_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPACES_TOKEN", "secret-from-the-environment")
+    entry = {"name": "b", "role": "bridge", "token_env": "SPACES_TOKEN"}
+    config = ServerConfig.from_mapping({"tokens": [entry]}, "f.toml")
+    assert config.caller("secret-from-the-environment") == Caller("b", Role.BRIDGE)
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"hots": "x"}, "server.hots"),
+        ({"host": "localhost"}, "server.host"),
+        ({"port": 70000}, "server.port"),
+        ({"port": True}, "server.port"),
+        ({"tokens": {}}, "server.tokens"),
+        ({"tokens": [{**TOKEN, "role": "admin"}]}, "server.tokens[0].role"),
+        ({"tokens": [{**TOKEN, "token": "short"}]}, "server.tokens[0].token"),
+        ({"tokens": [{"name": "x", "role": "member"}]}, "server.tokens[0]"),
+        ({"tokens": [{**TOKEN, "token_file": "/nonexistent/file"}]}, "server.tokens[0]"),
+        ({"tokens": [{**TOKEN, "name": "a b"}]}, "server.tokens[0].name"),
+        ({"tokens": [TOKEN, TOKEN]}, "server.tokens"),
+        ({"spaces": [{"id": "a/b"}]}, "server.spaces[0].id"),
+        ({"spaces": [{"id": "a", "guest_policy": "MAYBE"}]}, "server.spaces[0].guest_policy"),
+        ({"spaces": [{"id": "a", "mute_on_entry": 1}]}, "server.spaces[0].mute_on_entry"),
+        ({"spaces": [{"id": "a"}, {"id": "a"}]}, "server.spaces"),
+    ],
+)
+def test_errors_name_file_and_key(data: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        ServerConfig.from_mapping(data, "f.toml")
+    assert (info.value.source, info.value.key) == ("f.toml", key)
+    assert "a-long-enough-token" not in str(info.value)
+
+
+def test_embedded_default() -> None:
+    config = embedded_default("dev-token-0123456789")
+    assert (config.host, config.port, config.show_tokens) == ("127.0.0.1", 8080, True)
+    assert [s.id for s in config.spaces] == ["demo"]
+    assert config.spaces[0].settings.auto_start
+    assert config.caller("dev-token-0123456789") == Caller("console", Role.MODERATOR)
+    assert [t.role for t in config.tokens] == [Role.MODERATOR, Role.BRIDGE]
