@@ -17,7 +17,7 @@ from aiohttp import web
 
 from . import fields
 from .config import ServerConfig
-from .errors import ApiError, BadRequest
+from .errors import ApiError, BadRequest, NotFound
 from .model import JSON, Caller, Event
 from .state import Conference
 
@@ -46,6 +46,7 @@ class Realtime:
         # One lock for every broadcast: the rules run synchronously, so taking the lock right after
         # them (FIFO) keeps the wire order equal to the order in which the state changed.
         self._lock = asyncio.Lock()
+        self._closed = False
         self._sio = socketio.AsyncServer(
             async_mode="aiohttp",
             logger=False,
@@ -72,7 +73,19 @@ class Realtime:
                 )
 
     async def close(self) -> None:
-        """Disconnect every client (shutdown)."""
+        """Close every connection, then stop Socket.IO's background tasks. Idempotent.
+
+        An Engine.IO CLOSE (not a Socket.IO namespace disconnect) is what a restarting server sends:
+        clients treat it as a lost connection and reconnect, whereas a namespace disconnect tells
+        them to stay away. Without it, open sockets would hold ``runner.cleanup()`` until their next
+        ping (25 s).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        for socket in list(self._sio.eio.sockets.values()):
+            # wait=False: the queue of a client that already left would never drain.
+            await socket.close(wait=False)
         await self._sio.shutdown()
 
     async def _connect(self, sid: str, environ: Mapping[str, Any], auth: object) -> None:
@@ -98,9 +111,9 @@ class Realtime:
         try:
             space_id = _subscribed_space(data)
         except ApiError as exc:
-            return {"ok": False, "error": exc.code, "message": exc.message}
+            return _refusal(exc)
         if not self._conference.has_space(space_id):
-            return {"ok": False, "error": "not_found", "message": f"no space {space_id}"}
+            return _refusal(NotFound(f"no space {space_id}"))
         await self._sio.enter_room(sid, room(space_id), namespace=NAMESPACE)
         return {"ok": True}
 
@@ -119,13 +132,18 @@ class Realtime:
                 version=_version(body.get("version")),
             )
         except ApiError as exc:
-            return {"ok": False, "error": exc.code, "message": exc.message}
+            return _refusal(exc)
         except Exception:
             # A bug of ours must not kill the socket task: log it and answer like the HTTP side.
             log.exception("socket event failed", sid=sid, socket_event=SEND)
-            return {"ok": False, "error": "internal", "message": "the server failed"}
+            return {"ok": False, "status": 500, "error": "internal", "message": "the server failed"}
         await self.publish(outcome.events)
         return {"ok": True, **(outcome.body or {})}
+
+
+def _refusal(exc: ApiError) -> JSON:
+    # The HTTP status travels in the ack too, so that socket and REST refusals read the same.
+    return {"ok": False, "status": exc.status, "error": exc.code, "message": exc.message}
 
 
 def _version(value: object) -> str | None:

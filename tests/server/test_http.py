@@ -754,4 +754,4 @@ async def test_socket_handler_bug_is_answered_not_raised(env: Env) -> None:
     ack = await env.listener.sio.call(
         "SEND_MEDIA_SESSION_EVENTS", report, namespace="/chat", timeout=TIMEOUT
     )
-    assert ack == {"ok": False, "error": "internal", "message": "the server failed"}
+    assert ack == {"ok": False, "status": 500, "error": "internal", "message": "the server failed"}
