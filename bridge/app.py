@@ -15,17 +15,25 @@ import secrets
 import signal
 import ssl
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import structlog
 
 from . import __version__, logs
-from .calls.local import LocalCalls
+from .calls.conference import ConferenceCalls
+from .calls.policy import KeyMap
+from .calls.settings import CallSettings
 from .config import Config, Listen
 from .media import MediaAnchor
 from .notify import Notifier
+from .server.app import RunningServer, start_server
+from .server.config import ServerConfig, SpaceConfig, TokenConfig, embedded_default, token_for
+from .server.model import Role
 from .sip.address import Transport, host_text
 from .sip.endpoint import Endpoint, EndpointConfig
+from .spaces.client import SpacesClient
+from .spaces.realtime import SpacesSubscription
 from .transport.driver import SipDriver
 from .transport.stream import StreamServer, server_tls_context
 from .transport.udp import UdpListener, UdpSender, listen_udp
@@ -58,22 +66,14 @@ class Bridge:
         )
         self.driver = SipDriver(self.endpoint, loop)
         self.media = MediaAnchor(config.media.host, config.media.port_min, config.media.port_max)
-        self.calls = LocalCalls(
-            self.endpoint,
-            self.media,
-            media_host=config.media.host,
-            version_header=config.sip.version_header,
-            clock=loop.time,
-            flush=self.driver.flush,
-            spawn=self._spawn,
-            later=loop.call_later,
-            waiting=config.local,
-        )
-        self.driver.on_event = self.calls.on_event
+        self.server: RunningServer | None = None
+        self.client: SpacesClient | None = None
+        self.subscription: SpacesSubscription | None = None
+        self.calls: ConferenceCalls | None = None
         self._udp: list[UdpListener] = []
         self._streams: dict[Transport, StreamServer] = {}
 
-    def _spawn(self, work: Awaitable[None]) -> None:
+    def _spawn(self, work: Awaitable[object]) -> None:
         """Run call-layer work as a tracked task; its failure is logged, never fatal to the daemon."""
 
         async def guarded() -> None:
@@ -88,6 +88,7 @@ class Bridge:
 
     async def start(self) -> None:
         await self.media.start()
+        await self._connect_conference()
         udp = UdpSender()
         tls: ssl.SSLContext | None = None
         sip = self.config.sip
@@ -98,6 +99,43 @@ class Bridge:
         self.driver.add_sender(Transport.UDP, udp)
         for kind, server in self._streams.items():
             self.driver.add_sender(kind, server)
+
+    async def _connect_conference(self) -> None:
+        """Start the embedded server (no ``conference.url``) and the client and subscription."""
+        conference = self.config.conference
+        if conference.url is None:
+            server_config = embedded_server_config(self.config.server)
+            self.server = await start_server(server_config)
+            url, token = self.server.url, token_for(server_config, Role.BRIDGE)
+            assert token is not None  # embedded_server_config always has one
+        else:
+            url, token = conference.url, conference.token or ""
+        self.client = SpacesClient(url, token, timeout=conference.request_timeout_seconds)
+        await self.client.start()
+        calls = ConferenceCalls(
+            self.endpoint,
+            self.media,
+            self.client,
+            call_settings(self.config),
+            subscribe=self._subscribe,
+            clock=self._loop.time,
+            flush=self.driver.flush,
+            spawn=self._spawn,
+            later=self._loop.call_later,
+        )
+        self.calls = calls
+        self.subscription = SpacesSubscription(url, token, on_event=calls.on_spaces_event)
+        await self.subscription.start()
+        self.driver.on_event = calls.on_event
+        log.info("conference", url=url, embedded=self.server is not None)
+
+    async def _subscribe(self, space_id: str) -> None:
+        if self.subscription is not None and space_id not in self.subscription.spaces:
+            await self.subscription.subscribe(space_id)
+
+    @property
+    def active(self) -> int:
+        return self.calls.active if self.calls is not None else 0
 
     async def _listen(self, item: Listen, udp: UdpSender, tls: ssl.SSLContext | None) -> None:
         if item.transport is Transport.UDP:
@@ -115,10 +153,13 @@ class Bridge:
 
     async def drain(self) -> None:
         drain = self.config.drain
-        self.calls.refuse_new_calls()
-        log.info("draining: new calls refused", active=self.calls.active)
-        await self._wait_until(lambda: self.calls.active == 0, drain.grace_seconds)
-        byes = self.calls.drain()
+        calls = self.calls
+        if calls is None:
+            return
+        calls.refuse_new_calls()
+        log.info("draining: new calls refused", active=calls.active)
+        await self._wait_until(lambda: calls.active == 0, drain.grace_seconds)
+        byes = calls.drain()
         if byes:
             log.info("draining: BYE sent", calls=byes)
             await self._wait_until(lambda: self.endpoint.client_count == 0, drain.bye_wait_seconds)
@@ -133,8 +174,16 @@ class Bridge:
             listener.close()
         for server in self._streams.values():
             await server.close()
+        # Leaving the meeting is call work in flight: give it a moment before cancelling.
+        await self._wait_until(lambda: not self._tasks, 1.0)
         for task in list(self._tasks):
             task.cancel()
+        if self.subscription is not None:
+            await self.subscription.close()
+        if self.client is not None:
+            await self.client.close()
+        if self.server is not None:
+            await self.server.close()
         self.driver.close()
         self.media.close()
 
@@ -163,12 +212,40 @@ async def run(config: Config, notifier: Notifier | None = None) -> int:
     notify.ready(f"listening on {', '.join(str(item) for item in config.sip.listen)}")
     await stop.wait()
     log.info("stopping")
-    notify.stopping(f"draining {bridge.calls.active} calls")
+    notify.stopping(f"draining {bridge.active} calls")
     await bridge.drain()
     await bridge.close()
     notify.close()
     log.info("stopped")
     return 0
+
+
+def embedded_server_config(server: ServerConfig | None) -> ServerConfig:
+    """The embedded conference server: the ``[server]`` table, or the development default (space
+    ``demo``, a fresh moderator token logged at start). The bridge's own token is added when the
+    table names none, and the demo space when it lists no spaces."""
+    if server is None:
+        return embedded_default(secrets.token_urlsafe(16))
+    if token_for(server, Role.BRIDGE) is None:
+        own = TokenConfig(secrets.token_urlsafe(24), Role.BRIDGE, "bridge (embedded)")
+        server = replace(server, tokens=(*server.tokens, own))
+    if not server.spaces:
+        server = replace(server, spaces=(SpaceConfig("demo", "Demo space"),))
+    return server
+
+
+def call_settings(config: Config) -> CallSettings:
+    calls = config.calls
+    return CallSettings(
+        media_host=config.media.host,
+        version_header=config.sip.version_header,
+        dialplan=config.dialplan,
+        lobby_timeout=calls.lobby_timeout_seconds,
+        ringing_interval=calls.ringing_interval_seconds,
+        keys=KeyMap(mute=calls.mute_key, hand=calls.hand_key, mute_all=calls.mute_all_key),
+        legacy_methods=frozenset(calls.legacy_signalling),
+        modern_methods=frozenset(calls.modern_signalling),
+    )
 
 
 def serve(config: Config) -> int:

@@ -5,13 +5,17 @@ the key and what was expected. Nothing here is global: ``bridge/app.py`` passes 
 from __future__ import annotations
 
 import ipaddress
+import os
 import pathlib
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .sip.address import Transport, host_text
+
+if TYPE_CHECKING:
+    from .server.config import ServerConfig
 
 DEFAULT_PORTS = {Transport.UDP: 5060, Transport.TCP: 5060, Transport.TLS: 5061}
 
@@ -76,16 +80,31 @@ class DrainConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class LocalConfig:
-    """The in-memory space used when no conference server is configured."""
+class ConferenceConfig:
+    """Where the conference server is: embedded (no ``url``) or remote."""
 
-    waiting_spaces: tuple[str, ...] = ()
-    """Spaces whose callers wait with 180 Ringing until they hang up or the lobby timeout (480), as
-    guests do in a moderator-approved lobby."""
+    url: str | None = None
+    """Base URL of a remote server (``http://host:port``); absent = run the embedded server."""
+    token: str | None = field(default=None, repr=False)
+    """The bridge's bearer token for a remote server (from ``token_file`` or ``token_env``)."""
+    request_timeout_seconds: float = 5.0
+    """Per-request timeout of REST calls."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallsConfig:
+    """Per-call behaviour (SPEC §4-§6)."""
+
     lobby_timeout_seconds: float = 300.0
-    """How long a caller may wait before 480 Temporarily Unavailable."""
+    """How long a guest may wait in the lobby before 480 Temporarily Unavailable."""
     ringing_interval_seconds: float = 60.0
     """180 Ringing is re-sent this often so that proxies do not give up on a waiting call."""
+    mute_key: str = "*6"
+    hand_key: str = "*9"
+    mute_all_key: str = "*7"
+    legacy_signalling: tuple[str, ...] = ("sdp",)
+    """Mute signalling methods for legacy endpoints: ``sdp`` (re-INVITE), ``info`` (JSON events)."""
+    modern_signalling: tuple[str, ...] = ("sdp", "info")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +114,12 @@ class Config:
     sip: SipConfig = field(default_factory=SipConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
     drain: DrainConfig = field(default_factory=DrainConfig)
-    local: LocalConfig = field(default_factory=LocalConfig)
+    conference: ConferenceConfig = field(default_factory=ConferenceConfig)
+    calls: CallsConfig = field(default_factory=CallsConfig)
+    dialplan: Mapping[str, str] = field(default_factory=dict)
+    """Request-URI user → space id aliases (``[dialplan]`` table)."""
+    server: ServerConfig | None = None
+    """The ``[server]`` table: the embedded conference server's settings (default: a demo space)."""
 
 
 def load(path: str | pathlib.Path | None) -> Config:
@@ -114,7 +138,7 @@ def load(path: str | pathlib.Path | None) -> Config:
 
 
 def from_mapping(data: Mapping[str, Any], source: str) -> Config:
-    _known(data, ("sip", "media", "drain", "local"), source, "")
+    _known(data, ("sip", "media", "drain", "conference", "calls", "dialplan", "server"), source, "")
     sip_data = _table(data, "sip", source)
     _known(
         sip_data,
@@ -197,26 +221,136 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Config:
         grace_seconds=_seconds(drain_data, "grace_seconds", source, 5.0),
         bye_wait_seconds=_seconds(drain_data, "bye_wait_seconds", source, 2.0),
     )
-    local_data = _table(data, "local", source)
+    return Config(
+        source=source,
+        sip=sip,
+        media=media,
+        drain=drain,
+        conference=_conference(_table(data, "conference", source), source),
+        calls=_calls(_table(data, "calls", source), source),
+        dialplan=_dialplan(_table(data, "dialplan", source), source),
+        server=_server(data, source),
+    )
+
+
+def _server(data: Mapping[str, Any], source: str) -> ServerConfig | None:
+    if "server" not in data:
+        return None
+    if _table(data, "conference", source).get("url") is not None:
+        raise ConfigError(
+            source, "server", "configures the embedded server; not with conference.url"
+        )
+    # Late import: bridge.server.config builds on this module (ConfigError, helpers).
+    from .server.config import ServerConfig  # noqa: PLC0415
+
+    return ServerConfig.from_mapping(_table(data, "server", source), source)
+
+
+def _conference(data: Mapping[str, Any], source: str) -> ConferenceConfig:
     _known(
-        local_data,
-        ("waiting_spaces", "lobby_timeout_seconds", "ringing_interval_seconds"),
-        source,
-        "local.",
+        data, ("url", "token_file", "token_env", "request_timeout_seconds"), source, "conference."
     )
-    spaces = _get(local_data, "waiting_spaces", list, source, "local.", [])
-    if not all(isinstance(x, str) and x for x in spaces):
-        raise ConfigError(source, "local.waiting_spaces", "expected a list of space names")
-    local = LocalConfig(
-        waiting_spaces=tuple(spaces),
-        lobby_timeout_seconds=_seconds(
-            local_data, "lobby_timeout_seconds", source, 300.0, "local."
-        ),
-        ringing_interval_seconds=_seconds(
-            local_data, "ringing_interval_seconds", source, 60.0, "local."
-        ),
+    url = _get(data, "url", str, source, "conference.", None)
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise ConfigError(
+            source, "conference.url", f"expected an http:// or https:// URL, got {url!r}"
+        )
+    token = _secret(data, source, "conference.")
+    if url is not None and token is None:
+        raise ConfigError(
+            source,
+            "conference.token_file",
+            "a remote server needs the bridge's token (token_file or token_env)",
+        )
+    if url is None and token is not None:
+        raise ConfigError(source, "conference.url", "a token is only used with a remote server url")
+    timeout = _seconds(data, "request_timeout_seconds", source, 5.0, "conference.")
+    if timeout <= 0:
+        raise ConfigError(source, "conference.request_timeout_seconds", "expected seconds > 0")
+    return ConferenceConfig(
+        url=url.rstrip("/") if url else None, token=token, request_timeout_seconds=timeout
     )
-    return Config(source=source, sip=sip, media=media, drain=drain, local=local)
+
+
+def _secret(data: Mapping[str, Any], source: str, prefix: str) -> str | None:
+    """A token read from a file or an environment variable: never inline in the configuration."""
+    file = _get(data, "token_file", str, source, prefix, None)
+    env = _get(data, "token_env", str, source, prefix, None)
+    if file is not None and env is not None:
+        raise ConfigError(source, prefix + "token_env", "give token_file or token_env, not both")
+    if file is not None:
+        try:
+            value = pathlib.Path(file).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(
+                source, prefix + "token_file", f"cannot read {file}: {exc.strerror}"
+            ) from exc
+        if not value:
+            raise ConfigError(source, prefix + "token_file", f"{file} is empty")
+        return value
+    if env is not None:
+        value = os.environ.get(env, "").strip()
+        if not value:
+            raise ConfigError(
+                source, prefix + "token_env", f"environment variable {env} is not set"
+            )
+        return value
+    return None
+
+
+_SIGNALLING = ("sdp", "info")
+
+
+def _calls(data: Mapping[str, Any], source: str) -> CallsConfig:
+    keys = (
+        "lobby_timeout_seconds",
+        "ringing_interval_seconds",
+        "mute_key",
+        "hand_key",
+        "mute_all_key",
+        "legacy_signalling",
+        "modern_signalling",
+    )
+    _known(data, keys, source, "calls.")
+    sequences: dict[str, str] = {}
+    for name, default in (("mute_key", "*6"), ("hand_key", "*9"), ("mute_all_key", "*7")):
+        value = _get(data, name, str, source, "calls.", default)
+        if not value or any(c not in "0123456789*#ABCD" for c in value) or len(value) > 8:
+            raise ConfigError(source, "calls." + name, "expected 1-8 DTMF keys (0-9 * # A-D)")
+        sequences[name] = value
+    values = list(sequences.values())
+    for name, value in sequences.items():
+        if (
+            any(other != value and other.startswith(value) for other in values)
+            or values.count(value) > 1
+        ):
+            raise ConfigError(
+                source, "calls." + name, "must not equal or begin another key sequence"
+            )
+    signalling: dict[str, tuple[str, ...]] = {}
+    for name, fallback in (("legacy_signalling", ["sdp"]), ("modern_signalling", ["sdp", "info"])):
+        methods = _get(data, name, list, source, "calls.", fallback)
+        if not all(item in _SIGNALLING for item in methods):
+            raise ConfigError(source, "calls." + name, 'expected a list of "sdp" and "info"')
+        signalling[name] = tuple(methods)
+    return CallsConfig(
+        lobby_timeout_seconds=_seconds(data, "lobby_timeout_seconds", source, 300.0, "calls."),
+        ringing_interval_seconds=max(
+            1.0, _seconds(data, "ringing_interval_seconds", source, 60.0, "calls.")
+        ),
+        mute_key=sequences["mute_key"],
+        hand_key=sequences["hand_key"],
+        mute_all_key=sequences["mute_all_key"],
+        legacy_signalling=signalling["legacy_signalling"],
+        modern_signalling=signalling["modern_signalling"],
+    )
+
+
+def _dialplan(data: Mapping[str, Any], source: str) -> dict[str, str]:
+    for alias, space in data.items():
+        if not isinstance(space, str) or not space:
+            raise ConfigError(source, f"dialplan.{alias}", "expected a space id (a string)")
+    return dict(data)
 
 
 def _known(data: Mapping[str, Any], keys: tuple[str, ...], source: str, prefix: str) -> None:

@@ -60,7 +60,26 @@ def test_listen_forms(tmp_path: pathlib.Path) -> None:
         ({"media": {"port_min": 30000, "port_max": 20000}}, "media.port_max", "below"),
         ({"media": {"port_min": 30000, "port_max": 30002}}, "media.port_max", "5 ports"),
         ({"drain": {"grace_seconds": -1}}, "drain.grace_seconds", "seconds"),
-        ({"local": {"waiting_spaces": [1]}}, "local.waiting_spaces", "space names"),
+        ({"conference": {"url": "ftp://x"}}, "conference.url", "http://"),
+        ({"conference": {"url": "http://x"}}, "conference.token_file", "token"),
+        ({"conference": {"token_env": "NO_SUCH_VARIABLE_SET"}}, "conference.token_env", "not set"),
+        (
+            {"conference": {"url": "http://x", "token_file": "/nonexistent"}},
+            "conference.token_file",
+            "cannot read",
+        ),
+        ({"calls": {"mute_key": "*x"}}, "calls.mute_key", "DTMF keys"),
+        ({"calls": {"mute_key": "*9"}}, "calls.mute_key", "another key sequence"),
+        ({"calls": {"hand_key": "*"}}, "calls.hand_key", "another key sequence"),
+        ({"calls": {"modern_signalling": ["smoke"]}}, "calls.modern_signalling", '"sdp"'),
+        ({"calls": {"lobby_timeout_seconds": "1"}}, "calls.lobby_timeout_seconds", "seconds"),
+        ({"dialplan": {"100": 100}}, "dialplan.100", "space id"),
+        ({"server": {"port": 70000}}, "server.port", "0-65535"),
+        (
+            {"server": {}, "conference": {"url": "http://x", "token_env": "HOME"}},
+            "server",
+            "embedded",
+        ),
         ({"nonsense": {}}, "nonsense", "unknown key"),
         ({"sip": "udp"}, "sip", "table"),
     ],
@@ -82,3 +101,30 @@ def test_unreadable_and_invalid_files(tmp_path: pathlib.Path) -> None:
     bad.write_text("[sip\nlisten = 1\n")
     with pytest.raises(ConfigError, match=r"bad\.toml: -: not valid TOML"):
         load(bad)
+
+
+def test_conference_tables(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = tmp_path / "bridge.token"
+    token.write_text("remote-bridge-token\n")
+    remote = from_mapping(
+        {"conference": {"url": "http://conf.example:8080/", "token_file": str(token)}}, "b.toml"
+    )
+    assert remote.conference.url == "http://conf.example:8080"
+    assert remote.conference.token == "remote-bridge-token"
+    assert "remote-bridge-token" not in repr(remote)
+    monkeypatch.setenv("BRIDGE_TOKEN", "from-the-environment")
+    env = from_mapping({"conference": {"url": "https://c", "token_env": "BRIDGE_TOKEN"}}, "b.toml")
+    assert env.conference.token == "from-the-environment"
+    embedded = from_mapping(
+        {
+            "server": {"port": 0, "spaces": [{"id": "sales", "guest_policy": "ASK_MODERATOR"}]},
+            "dialplan": {"100": "sales"},
+            "calls": {"mute_key": "#1", "legacy_signalling": ["sdp", "info"]},
+        },
+        "b.toml",
+    )
+    assert embedded.conference.url is None
+    assert embedded.server is not None and embedded.server.spaces[0].id == "sales"
+    assert embedded.dialplan == {"100": "sales"}
+    assert embedded.calls.mute_key == "#1"
+    assert embedded.calls.legacy_signalling == ("sdp", "info")

@@ -20,6 +20,22 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCENARIOS = pathlib.Path(__file__).resolve().parent / "scenarios"
 LOOPBACK = "127.0.0.1"
+#: The moderator token of the embedded conference server the tests configure.
+MODERATOR = "moderator-token-for-tests-0123456789"
+#: The embedded conference server of every test daemon unless a test brings its own: a free port,
+#: a moderator token the tests act with, and spaces for each policy.
+SERVER = f"""
+[server]
+port = 0
+tokens = [{{ name = "console", role = "moderator", token = "{MODERATOR}" }}]
+spaces = [
+  {{ id = "demo" }},
+  {{ id = "lobby", guest_policy = "ASK_MODERATOR" }},
+  {{ id = "closed", guest_policy = "ALWAYS_DENY" }},
+  {{ id = "entry", mute_on_entry = true }},
+  {{ id = "strict", prevent_unmuting = true }},
+]
+"""
 
 
 def free_port(host: str = LOOPBACK, *, both: bool = True) -> int:
@@ -99,6 +115,11 @@ class Daemon:
             + f'\n[media]\nhost = "{self.host}"\nport_min = {media_min}\nport_max = {media_min + 400}\n'
             + f"\n[drain]\ngrace_seconds = {self.grace}\nbye_wait_seconds = 2\n"
             + self.extra_config
+            + (
+                ""
+                if "[server]" in self.extra_config or "[conference]" in self.extra_config
+                else SERVER
+            )
         )
 
     def start(self, timeout: float = 15.0) -> Daemon:
@@ -123,6 +144,12 @@ class Daemon:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def api_url(self) -> str:
+        """The conference API's base URL, as the daemon logged it at start."""
+        match = re.search(r"conference\b.*\burl=(http://[^\s]+)", self.log())
+        assert match is not None, f"no conference url in the log:\n{self.log()}"
+        return match[1].strip("'\"")
 
     def log_has(self, *patterns: str) -> bool:
         """Whether one line of the log matches every regex in ``patterns``, in any order (the

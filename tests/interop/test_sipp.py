@@ -26,7 +26,7 @@ from tests.interop.harness import (
 pytestmark = pytest.mark.interop
 
 TRANSPORTS = [pytest.param("u1", id="udp"), pytest.param("t1", id="tcp")]
-WAITING_ROOM = '\n[local]\nwaiting_spaces = ["lobby"]\nlobby_timeout_seconds = 30\n'
+WAITING_ROOM = "\n[calls]\nlobby_timeout_seconds = 30\n"
 
 
 @pytest.fixture

@@ -1,0 +1,842 @@
+"""Calls into Spaces meetings: the orchestrator between the SIP endpoint and the conference server.
+
+It owns no policy: :mod:`bridge.calls.policy` decides what a phone's action or a server event means;
+this module performs the resulting REST calls, answers the phone's requests, and re-offers SDP (or
+sends INFO events) until the phone agrees with the server. SIP work is synchronous (the endpoint is
+sans-IO); conference work runs in tasks, one at a time per call, so that a call's commands keep
+their order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal, assert_never
+
+import structlog
+
+from ..sip import bodies, sdp
+from ..sip.dialog import DialogId
+from ..sip.endpoint import Endpoint
+from ..sip.errors import LocalProtocolError, RemoteProtocolError
+from ..sip.events import (
+    DialogConfirmed,
+    DialogTerminated,
+    Event,
+    GlareRetryDue,
+    InviteCancelled,
+    MessageRejected,
+    RequestFailed,
+    RequestReceived,
+    ResponseReceived,
+    Retransmission,
+)
+from ..sip.message import Request
+from ..sip.uri import SipUri
+from ..spaces import events as ev
+from ..spaces.client import SpacesClient
+from ..spaces.errors import (
+    ApiError,
+    Forbidden,
+    NotFound,
+    PreventUnmuting,
+    SpacesError,
+)
+from . import policy
+from .protocols import Cancellable, Media, MediaPort
+from .settings import CallSettings
+from .version import Generation, classify
+
+log = structlog.get_logger("bridge.calls")
+
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
+ACCEPT_INFO = (bodies.DTMF_RELAY, bodies.DTMF, bodies.SPACES_JSON)
+ATTENDEE_TYPE = "phone"
+#: The version the bridge joins with for every phone: it is a modern client on their behalf (SPEC §1).
+CLIENT_VERSION = "1.1"
+RETRY_AFTER = (("Retry-After", "30"),)
+
+
+class Unreachable(Exception):  # noqa: N818  (a condition, not an error of ours)
+    """The conference server could not be reached or failed: callers get 503 with Retry-After."""
+
+
+@dataclass(slots=True)
+class Call:
+    """One phone: SIP side (ids, SDP) and meeting side (attendee, policy state). Plain data."""
+
+    call_id: str
+    space_id: str
+    display_name: str
+    state: policy.CallState
+    request_id: int | None = None
+    """The initial INVITE until it is answered."""
+    offer: sdp.SessionDescription | None = None
+    meeting_id: str | None = None
+    attendee_id: str | None = None
+    admitted: bool = False
+    dialog: DialogId | None = None
+    media: MediaPort | None = None
+    session_id: int = 0
+    session_version: int = 0
+    local_sdp: sdp.SessionDescription | None = None
+    offer_request: int | None = None
+    """Our re-INVITE in flight, and the audio state it offers."""
+    offering: bool = False
+    sdp_signalling: bool = True
+    keys: policy.KeyBuffer = field(default_factory=policy.KeyBuffer)
+    timers: list[Cancellable] = field(default_factory=list)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    ended: bool = False
+
+
+class ConferenceCalls:
+    """Turns endpoint events and conference events into each other; one instance per daemon."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        media: Media,
+        client: SpacesClient,
+        settings: CallSettings,
+        *,
+        subscribe: Callable[[str], Awaitable[None]],
+        clock: Callable[[], float],
+        flush: Callable[[], None],
+        spawn: Callable[[Awaitable[object]], None],
+        later: Callable[[float, Callable[[], None]], Cancellable],
+    ) -> None:
+        self._endpoint = endpoint
+        self._media = media
+        self._client = client
+        self._settings = settings
+        self._subscribe = subscribe
+        self._clock = clock
+        self._flush = flush
+        self._spawn = spawn
+        self._later = later
+        self._calls: dict[str, Call] = {}  # by Call-ID
+        self._by_dialog: dict[DialogId, Call] = {}
+        self._by_attendee: dict[str, Call] = {}
+        self._session_ids = itertools.count(1)
+        self.draining = False
+
+    @property
+    def active(self) -> int:
+        return len(self._by_dialog)
+
+    def calls(self) -> Iterator[Call]:
+        return iter(list(self._calls.values()))
+
+    # -- SIP events ----------------------------------------------------------------------------------
+    def on_event(self, event: Event) -> None:
+        match event:
+            case RequestReceived(request_id=rid, request=request, dialog=dialog):
+                self._on_request(rid, request, dialog)
+            case InviteCancelled(request=request):
+                call = self._calls.get(request.call_id)
+                if call is not None and call.dialog is None:
+                    call.request_id = None  # the endpoint answered 487
+                    self._end(call, "cancelled")
+            case DialogConfirmed(dialog=dialog):
+                call = self._by_dialog.get(dialog)
+                if call is not None:
+                    log.info("call confirmed", call_id=call.call_id, space=call.space_id)
+                    self._reconcile(call)
+            case DialogTerminated(dialog=dialog, reason=reason):
+                call = self._by_dialog.get(dialog)
+                if call is not None:
+                    self._end(call, reason.value)
+            case ResponseReceived(request_id=rid, response=response, dialog=dialog):
+                self._on_response(rid, response.status, dialog)
+            case RequestFailed(request_id=rid, dialog=dialog):
+                self._on_response(rid, 408, dialog)
+            case GlareRetryDue(dialog=dialog):
+                call = self._by_dialog.get(dialog)
+                if call is not None:
+                    self._reconcile(call)
+            case MessageRejected(source=source, reason=reason, status=status):
+                log.info("message rejected", source=str(source), reason=reason, status=status)
+            case Retransmission():
+                pass
+            case _:
+                assert_never(event)
+
+    def _on_request(self, rid: int, request: Request, dialog: DialogId | None) -> None:
+        method = request.method
+        now = self._clock()
+        if method == "OPTIONS":
+            headers = (("Allow", ALLOW), ("Accept", "application/sdp"), ("Supported", ""))
+            self._endpoint.respond(rid, 200, now=now, headers=headers)
+        elif method == "INVITE" and dialog is None:
+            self._on_invite(rid, request, now)
+        elif method == "INVITE" and dialog is not None:
+            self._on_reinvite(rid, request, dialog, now)
+        elif method == "INFO":
+            self._on_info(rid, request, dialog, now)
+        else:
+            self._endpoint.respond(rid, 405, now=now, headers=(("Allow", ALLOW),))
+
+    # -- joining -------------------------------------------------------------------------------------
+    def _on_invite(self, rid: int, request: Request, now: float) -> None:
+        if self.draining:
+            self._endpoint.respond(rid, 503, "Shutting Down", now=now, headers=RETRY_AFTER)
+            return
+        uri = request.uri
+        user = uri.user if isinstance(uri, SipUri) else None
+        space_id = self._settings.route(user)
+        if space_id is None:
+            self._endpoint.respond(rid, 404, "Unknown Space", now=now)
+            return
+        offer = None
+        if request.body:
+            try:
+                offer = sdp.parse_sdp(request.body)
+            except RemoteProtocolError as exc:
+                self._endpoint.respond(rid, exc.status_hint, exc.reason, now=now)
+                return
+        generation = classify(request.headers.get(self._settings.version_header))
+        call = Call(
+            call_id=request.call_id,
+            space_id=space_id,
+            display_name=request.from_.display_name or _user_of(request),
+            state=policy.CallState(generation),
+            request_id=rid,
+            offer=offer,
+            session_id=next(self._session_ids),
+        )
+        self._calls[call.call_id] = call
+        log.info(
+            "call offered",
+            call_id=call.call_id,
+            space=space_id,
+            attendee=call.display_name,
+            version=generation.value,
+        )
+        self._spawn(self._join(call))
+
+    async def _join(self, call: Call) -> None:
+        try:
+            await self._subscribe(call.space_id)
+            meeting = await self._client.active_meeting(call.space_id)
+            call.meeting_id = meeting.meeting_id
+            call.state.prevent_unmuting = meeting.settings.prevent_unmuting
+            joined = await self._client.join(
+                call.space_id,
+                meeting.meeting_id,
+                attendee_type=ATTENDEE_TYPE,
+                display_name=call.display_name,
+                version=CLIENT_VERSION,
+                guest=True,
+            )
+        except NotFound as exc:
+            status, reason = (
+                (480, "No Active Meeting")
+                if exc.code == "no_active_meeting"
+                else (
+                    404,
+                    "Unknown Space",
+                )
+            )
+            self._refuse(call, status, reason, exc.message)
+            return
+        except Forbidden as exc:
+            self._refuse(call, 603, "Decline", exc.message, reason_text="Guest denied")
+            return
+        except SpacesError as exc:
+            log.warning("conference unreachable", call_id=call.call_id, error=str(exc))
+            self._refuse(call, 503, "Conference Unavailable", str(exc), headers=RETRY_AFTER)
+            return
+        call.attendee_id = joined.attendee_id
+        self._by_attendee[joined.attendee_id] = call
+        call.state.audio = joined.media_state.audio
+        call.state.video = joined.media_state.video
+        if call.request_id is None:  # cancelled while joining
+            self._end(call, "cancelled")
+            return
+        if joined.admitted:
+            await self._admit(call)
+        else:
+            await self._wait_in_lobby(call)
+
+    async def _wait_in_lobby(self, call: Call) -> None:
+        """SPEC §6: ring (re-sent so proxies keep the call) until a moderator decides or time runs out."""
+        assert call.meeting_id is not None and call.attendee_id is not None
+        try:
+            await self._client.request_permission(
+                call.space_id, call.meeting_id, call.attendee_id, ATTENDEE_TYPE
+            )
+        except SpacesError as exc:
+            self._refuse(call, 503, "Conference Unavailable", str(exc), headers=RETRY_AFTER)
+            return
+        log.info("caller waiting", call_id=call.call_id, space=call.space_id)
+
+        def ring() -> None:
+            if call.request_id is not None and not call.ended:
+                self._respond(call.request_id, 180)
+                self._flush()
+                call.timers.append(self._later(self._settings.ringing_interval, ring))
+
+        def give_up() -> None:
+            if call.request_id is not None and not call.ended:
+                self._refuse(call, 480, "Lobby Timeout", "nobody admitted the caller in time")
+
+        ring()
+        call.timers.append(self._later(self._settings.lobby_timeout, give_up))
+
+    async def _admit(self, call: Call) -> None:
+        """Answer the INVITE: muted from the first answer if the server says so (no audio leaks)."""
+        port = await self._media.allocate(self._settings.media_host)
+        if call.request_id is None or call.ended:
+            self._media.release(port)
+            return
+        call.media = port
+        call.admitted = True
+        rid, call.request_id = call.request_id, None
+        for timer in call.timers:
+            timer.cancel()
+        call.timers.clear()
+        try:
+            local = self._describe(call, call.offer)
+        except RemoteProtocolError as exc:
+            self._respond(rid, exc.status_hint, exc.reason)
+            self._end(call, "no common codec")
+            self._flush()
+            return
+        call.dialog = self._respond(rid, 200, body=local.encode())
+        if call.dialog is None:
+            self._end(call, "cancelled")
+        else:
+            self._by_dialog[call.dialog] = call
+            log.info(
+                "call answered",
+                call_id=call.call_id,
+                space=call.space_id,
+                attendee_id=call.attendee_id,
+                audio=call.state.audio,
+            )
+        self._flush()
+
+    def _refuse(
+        self,
+        call: Call,
+        status: int,
+        reason: str,
+        why: str,
+        *,
+        headers: tuple[tuple[str, str], ...] = (),
+        reason_text: str | None = None,
+    ) -> None:
+        if call.request_id is not None:
+            rid, call.request_id = call.request_id, None
+            if reason_text is not None:
+                # RFC 3326: say why in a form phones can show.
+                headers = (*headers, ("Reason", f'SIP;cause={status};text="{reason_text}"'))
+            self._respond(rid, status, reason, headers=headers)
+            self._flush()
+        log.info("call refused", call_id=call.call_id, space=call.space_id, status=status, why=why)
+        self._end(call, f"refused {status}")
+
+    # -- the phone's requests in the dialog ----------------------------------------------------------
+    def _on_reinvite(self, rid: int, request: Request, dialog: DialogId, now: float) -> None:
+        call = self._by_dialog.get(dialog)
+        if call is None:
+            self._endpoint.respond(rid, 481, now=now)
+            return
+        offer = None
+        if request.body:
+            try:
+                offer = sdp.parse_sdp(request.body)
+            except RemoteProtocolError as exc:
+                self._endpoint.respond(rid, exc.status_hint, exc.reason, now=now)
+                return
+        commands: list[policy.Command] = []
+        if offer is not None:
+            audio = _first(offer, "audio")
+            if audio is None:
+                self._endpoint.respond(rid, 488, "No Audio Stream", now=now)
+                return
+            video = _first(offer, "video")
+            held = sdp.is_hold(offer)
+            resumed = call.state.held and not held
+            commands = policy.on_offer(
+                call.state,
+                offer.direction_of(audio),
+                held=held,
+                video=offer.direction_of(video) if video is not None else None,
+            )
+            if held or resumed:
+                log.info("hold" if held else "resume", call_id=call.call_id, space=call.space_id)
+
+        async def answer() -> None:
+            await self._perform(call, commands)
+            try:
+                local = self._describe(call, offer)
+            except RemoteProtocolError as exc:
+                self._respond(rid, exc.status_hint, exc.reason)
+                self._flush()
+                return
+            self._respond(rid, 200, body=local.encode())
+            self._flush()
+
+        self._spawn(answer())
+
+    def _on_info(self, rid: int, request: Request, dialog: DialogId | None, now: float) -> None:
+        call = self._by_dialog.get(dialog) if dialog is not None else None
+        if call is None:
+            self._endpoint.respond(rid, 481, now=now)
+            return
+        package = request.headers.get("info-package")
+        if package is not None and package.strip().lower() != bodies.INFO_PACKAGE:
+            self._endpoint.respond(rid, 469, "Bad Info Package", now=now)
+            return
+        ctype = (request.content_type or "").partition(";")[0].strip().lower()
+        if ctype not in ACCEPT_INFO:
+            accept = (("Accept", ", ".join(ACCEPT_INFO)),)
+            self._endpoint.respond(rid, 415, now=now, headers=accept)
+            return
+        try:
+            if ctype == bodies.SPACES_JSON:
+                item = bodies.parse_json_request(request.body)
+                self._spawn(self._json_request(call, rid, item))
+            else:
+                key = bodies.parse_dtmf(request.body, ctype)
+                self._on_key(call, rid, key.digit)
+        except RemoteProtocolError as exc:
+            self._endpoint.respond(rid, exc.status_hint, exc.reason, now=now)
+
+    def _on_key(self, call: Call, rid: int, digit: str) -> None:
+        log.info("dtmf", call_id=call.call_id, space=call.space_id, digit=digit)
+        sequence = policy.on_digit(call.keys, digit, self._clock(), self._settings.keys)
+        if sequence is None:
+            self._respond(rid, 200)
+            return
+        commands = policy.on_keys(call.state, sequence, self._settings.keys)
+        log.info("key sequence", call_id=call.call_id, sequence=sequence)
+
+        async def run() -> None:
+            try:
+                await self._perform(call, commands, by_key=True, strict=True, reconcile=False)
+            except Unreachable:
+                self._respond(rid, 503, "Conference Unavailable", headers=RETRY_AFTER)
+            else:
+                self._respond(rid, 200)
+            self._flush()
+            self._reconcile(call)
+
+        self._spawn(run())
+
+    async def _json_request(self, call: Call, rid: int, item: bodies.JsonRequest) -> None:
+        """SPEC §4: 200 applied, 403 refused by policy, 503 unreachable; the body says it too."""
+        match item:
+            case bodies.MediaStateRequest(audio=audio, video=video):
+                commands: list[policy.Command] = []
+                if audio is not None:
+                    commands += policy.on_unmute_request(call.state, audio)
+                if video is not None and video != call.state.video:
+                    commands.append(policy.SetMedia(video=video))
+            case bodies.RaiseHandRequest():
+                commands = [policy.RaiseHand()]
+            case bodies.LowerHandRequest():
+                commands = [policy.LowerHand()]
+            case _:
+                assert_never(item)
+        status: Literal["ok", "denied", "failed"] = "ok"
+        reason: str | None = None
+        code = 200
+        try:
+            refused = await self._perform(call, commands, strict=True, reconcile=False)
+        except Unreachable:
+            status, reason, code = "failed", "conference unreachable", 503
+        else:
+            if refused:
+                status, reason, code = "denied", "unmute denied", 403
+        headers = RETRY_AFTER if code == 503 else ()
+        body = bodies.encode_reply(item.id, status, reason)
+        self._respond(rid, code, headers=headers, body=body, content_type=bodies.SPACES_JSON)
+        self._flush()
+        self._reconcile(call)
+
+    # -- conference commands -------------------------------------------------------------------------
+    async def _perform(
+        self,
+        call: Call,
+        commands: list[policy.Command],
+        *,
+        by_key: bool = False,
+        strict: bool = False,
+        reconcile: bool = True,
+    ) -> bool:
+        """Run ``commands`` in order for ``call``; True if an unmute was refused by policy.
+
+        ``strict`` raises :class:`Unreachable` when the server could not be reached (the phone's
+        request then gets 503); otherwise that is logged and the state stays as the server last said.
+        ``reconcile`` false leaves the re-offer to the caller, who answers the phone's request first.
+        """
+        refused = False
+        async with call.lock:
+            queue = list(commands)
+            while queue:
+                command = queue.pop(0)
+                if call.ended or call.meeting_id is None or call.attendee_id is None:
+                    return refused
+                try:
+                    await self._command(call, command)
+                except PreventUnmuting:
+                    refused = True
+                    queue += policy.unmute_refused(call.state, by_key=by_key)
+                    log.info("unmute refused", call_id=call.call_id, hand=call.state.hand.value)
+                except ApiError as exc:
+                    log.warning("conference refused", call_id=call.call_id, error=str(exc))
+                except SpacesError as exc:
+                    log.warning("conference unreachable", call_id=call.call_id, error=str(exc))
+                    if strict:
+                        raise Unreachable(str(exc)) from exc
+        if reconcile:
+            self._reconcile(call)
+        return refused
+
+    async def _command(self, call: Call, command: policy.Command) -> None:
+        assert call.meeting_id is not None and call.attendee_id is not None
+        space, meeting, attendee = call.space_id, call.meeting_id, call.attendee_id
+        match command:
+            case policy.SetMedia(audio=audio, video=video, held=held):
+                result = await self._client.set_media_state(
+                    space, meeting, ATTENDEE_TYPE, attendee, audio=audio, video=video, held=held
+                )
+                call.state.audio = result.media_state.audio
+                call.state.video = result.media_state.video
+            case policy.RaiseHand():
+                await self._client.raise_hand(space, meeting, attendee, ATTENDEE_TYPE)
+            case policy.LowerHand():
+                await self._client.lower_hand(space, meeting, attendee, ATTENDEE_TYPE)
+            case policy.MuteAll():
+                await self._client.mute_all(space, meeting, initiator=attendee)
+            case policy.Notify():
+                self._notify(call, command)
+            case _:
+                assert_never(command)
+
+    # -- telling the phone ---------------------------------------------------------------------------
+    def _notify(self, call: Call, note: policy.Notify) -> None:
+        """An INFO JSON event, for endpoints whose signalling methods include ``info``."""
+        if call.dialog is None or "info" not in self._settings.methods(call.state.generation):
+            return
+        body = _event_body(note)
+        if body is None:
+            return
+        try:
+            self._endpoint.send_in_dialog(
+                call.dialog,
+                "INFO",
+                now=self._clock(),
+                headers=(("Info-Package", bodies.INFO_PACKAGE),),
+                body=body,
+                content_type=bodies.SPACES_JSON,
+            )
+        except LocalProtocolError:
+            return  # the dialog ended meanwhile
+        self._flush()
+
+    def _reconcile(self, call: Call) -> None:
+        """Re-offer SDP until the phone was told the server's state (SPEC §5). One offer at a time;
+        changes that arrive meanwhile coalesce into the next offer."""
+        if (
+            call.ended
+            or call.dialog is None
+            or not call.sdp_signalling
+            or "sdp" not in self._settings.methods(call.state.generation)
+            or not policy.needs_offer(call.state)
+            or call.offer_request is not None
+            or self._endpoint.invite_pending(call.dialog)
+        ):
+            return
+        local = self._describe(call, None, reoffer=True)
+        call.offering = call.state.audio
+        try:
+            call.offer_request = self._endpoint.send_in_dialog(
+                call.dialog,
+                "INVITE",
+                now=self._clock(),
+                body=local.encode(),
+                content_type="application/sdp",
+            )
+        except LocalProtocolError:
+            return
+        log.info(
+            "mute signalled" if not call.offering else "unmute signalled",
+            call_id=call.call_id,
+            space=call.space_id,
+        )
+        self._flush()
+
+    def _on_response(self, rid: int, status: int, dialog: DialogId | None) -> None:
+        call = self._by_dialog.get(dialog) if dialog is not None else None
+        if call is None or call.offer_request != rid or status < 200:
+            return
+        call.offer_request = None
+        if status < 300:
+            call.state.signalled_audio = call.offering
+        elif status in (488, 501):
+            # The phone cannot take re-offers: stop trying for this call (SPEC §5).
+            call.sdp_signalling = False
+            log.info("sdp signalling disabled", call_id=call.call_id, status=status)
+        elif status in (408, 481):
+            # RFC 3261 §14.1: the dialog is gone or unreachable.
+            if call.dialog is not None and self._endpoint.dialog(call.dialog) is not None:
+                self._endpoint.bye(call.dialog, now=self._clock())
+                self._flush()
+            return
+        if status != 491:  # 491: the endpoint reports GlareRetryDue after the random wait
+            self._reconcile(call)
+
+    # -- conference events ---------------------------------------------------------------------------
+    def on_spaces_event(self, event: ev.SpacesEvent) -> None:
+        match event:
+            case ev.TracksStatus(attendee_id=aid, audio=audio, video=video):
+                self._apply(aid, lambda s: policy.on_server_media(s, audio, video, ordered=False))
+            case ev.TracksStatusChangeRequest(attendee_id=aid, audio=audio, video=video):
+                self._apply(aid, lambda s: policy.on_server_media(s, audio, video, ordered=True))
+            case ev.AttendeeUpdated(entry=entry):
+                hand = policy.Hand(entry.hand.value)
+                self._apply(entry.attendee_id, lambda s: policy.on_hand(s, hand))
+            case ev.MuteAllStarted(space_id=space):
+                for call in self._in_space(space):
+                    self._run(call, policy.on_mute_all(call.state, excluded=False, done=False))
+            case ev.MuteAllDone(space_id=space, exclude=exclude):
+                for call in self._in_space(space):
+                    excluded = call.attendee_id in exclude
+                    self._run(call, policy.on_mute_all(call.state, excluded=excluded, done=True))
+            case ev.SettingsUpdated(space_id=space, settings=settings):
+                for call in self._in_space(space):
+                    enabled = settings.prevent_unmuting
+                    self._run(call, policy.on_prevent_unmuting(call.state, enabled))
+            case ev.PermissionUpdated(target_id=aid, kind="MEETING_JOIN", state=state):
+                self._lobby_decision(aid, state)
+            case ev.AttendeeLeft(entry=entry):
+                gone = self._by_attendee.get(entry.attendee_id)
+                if gone is not None and gone.request_id is None:
+                    self._hang_up(gone, "removed from the meeting")
+            case ev.MeetingEnded(space_id=space, meeting_id=meeting):
+                for call in self._in_space(space):
+                    if call.meeting_id == meeting:
+                        self._notify(call, policy.Notify("meeting", "ended"))
+                        if call.request_id is not None:
+                            self._refuse(call, 480, "Meeting Ended", "meeting ended in the lobby")
+                        else:
+                            self._hang_up(call, "meeting ended")
+            case ev.Resynced(space_ids=spaces):
+                for space in spaces:
+                    self._spawn(self._resync(space))
+            case ev.Connected():
+                log.info("conference connected")
+            case ev.Disconnected(reason=reason):
+                log.warning("conference disconnected", reason=reason)
+            case ev.PermissionRequested() | ev.PermissionUpdated() | ev.AttendeeJoined():
+                pass  # hands are followed through attendee updates; joins are others' business
+
+    def _apply(
+        self, attendee_id: str, decide: Callable[[policy.CallState], list[policy.Command]]
+    ) -> None:
+        call = self._by_attendee.get(attendee_id)
+        if call is not None and not call.ended:
+            self._run(call, decide(call.state))
+
+    def _run(self, call: Call, commands: list[policy.Command]) -> None:
+        if commands:
+            self._spawn(self._perform(call, commands))
+        else:
+            self._reconcile(call)
+
+    def _in_space(self, space_id: str) -> list[Call]:
+        return [c for c in self._calls.values() if c.space_id == space_id and not c.ended]
+
+    def _lobby_decision(self, attendee_id: str, state: str) -> None:
+        call = self._by_attendee.get(attendee_id)
+        if call is None or call.request_id is None or call.ended:
+            return
+        if state == "GRANTED":
+            log.info("caller admitted", call_id=call.call_id, space=call.space_id)
+            self._spawn(self._admitted(call))
+        elif state == "REJECTED":
+            self._refuse(call, 603, "Decline", "denied by a moderator", reason_text="Guest denied")
+
+    async def _admitted(self, call: Call) -> None:
+        # Admission may have muted the caller (mute on entry); read the state it starts with.
+        await self._resync_call(call)
+        await self._admit(call)
+
+    async def _resync(self, space_id: str) -> None:
+        """After a reconnection: re-read every call's state; re-signal phones that disagree."""
+        for call in self._in_space(space_id):
+            await self._resync_call(call)
+
+    async def _resync_call(self, call: Call) -> None:
+        if call.meeting_id is None or call.attendee_id is None:
+            return
+        try:
+            details = await self._client.meeting(call.space_id, call.meeting_id)
+        except SpacesError as exc:
+            log.warning("resync failed", call_id=call.call_id, error=str(exc))
+            return
+        entry = next((a for a in details.attendees if a.attendee_id == call.attendee_id), None)
+        if details.state != "active" or entry is None:
+            self._hang_up(call, "gone from the meeting")
+            return
+        commands = policy.on_server_media(
+            call.state, entry.media_state.audio, entry.media_state.video, ordered=False
+        )
+        commands += policy.on_hand(call.state, policy.Hand(entry.hand.value))
+        commands += policy.on_prevent_unmuting(call.state, details.settings.prevent_unmuting)
+        self._run(call, commands)
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _describe(
+        self, call: Call, offer: sdp.SessionDescription | None, *, reoffer: bool = False
+    ) -> sdp.SessionDescription:
+        """Our SDP (an answer to ``offer``, or our offer), with the audio direction of the server's
+        state. Except for our own re-offers (recorded when the phone accepts them), it records what
+        the SDP tells the phone."""
+        assert call.media is not None
+        call.session_version += 1
+        ports = {"audio": call.media.port, "video": call.media.port + 2}
+        direction = policy.wanted_direction(call.state)
+        if (
+            call.state.held
+            or "sdp" not in self._settings.methods(call.state.generation)
+            or not call.sdp_signalling
+        ):
+            # On hold the phone's offer decides (sendonly → recvonly, SPEC §2); what it sends
+            # meanwhile ends at the anchor, and the server has it muted.
+            direction = sdp.Direction.SENDRECV
+        if offer is None:
+            local = sdp.build_offer(
+                local_address=self._settings.media_host,
+                ports=ports,
+                session_id=call.session_id,
+                session_version=call.session_version,
+                previous=call.local_sdp,
+                audio_direction=direction,
+            )
+        else:
+            local = sdp.build_answer(
+                offer,
+                local_address=self._settings.media_host,
+                ports=ports,
+                session_id=call.session_id,
+                session_version=call.session_version,
+                audio_direction=direction,
+            )
+        audio = local.audio
+        if not reoffer and audio is not None:
+            # Our SDP receives from the phone = the phone may send.
+            call.state.signalled_audio = audio.direction.receives
+        call.local_sdp = local
+        return local
+
+    def _respond(
+        self,
+        rid: int,
+        status: int,
+        reason: str | None = None,
+        *,
+        headers: tuple[tuple[str, str], ...] = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> DialogId | None:
+        if body and content_type is None:
+            content_type = "application/sdp"
+        try:
+            return self._endpoint.respond(
+                rid,
+                status,
+                reason,
+                now=self._clock(),
+                headers=headers,
+                body=body,
+                content_type=content_type,
+            )
+        except LocalProtocolError:
+            return None  # cancelled meanwhile: the endpoint already answered 487
+
+    def _hang_up(self, call: Call, why: str) -> None:
+        if call.dialog is not None and self._endpoint.dialog(call.dialog) is not None:
+            self._endpoint.bye(call.dialog, now=self._clock())
+            self._flush()
+        self._end(call, why)
+
+    def _end(self, call: Call, why: str) -> None:
+        """Forget the call, release its port, and leave the meeting (which also withdraws a lobby
+        request)."""
+        if call.ended:
+            return
+        call.ended = True
+        self._calls.pop(call.call_id, None)
+        if call.dialog is not None:
+            self._by_dialog.pop(call.dialog, None)
+        for timer in call.timers:
+            timer.cancel()
+        call.timers.clear()
+        if call.media is not None:
+            self._media.release(call.media)
+            call.media = None
+        if call.attendee_id is not None:
+            self._by_attendee.pop(call.attendee_id, None)
+            self._spawn(self._leave(call))
+        log.info("call ended", call_id=call.call_id, space=call.space_id, reason=why)
+
+    async def _leave(self, call: Call) -> None:
+        assert call.meeting_id is not None and call.attendee_id is not None
+        try:
+            await self._client.leave(
+                call.space_id, call.meeting_id, ATTENDEE_TYPE, call.attendee_id
+            )
+        except SpacesError as exc:
+            log.warning("leave failed", call_id=call.call_id, error=str(exc))
+
+    # -- drain ---------------------------------------------------------------------------------------
+    def refuse_new_calls(self) -> None:
+        """First step of a drain: new INVITEs get 503 from now on."""
+        self.draining = True
+
+    def drain(self) -> int:
+        """Refuse waiting callers and hang up every established call; returns how many got BYE."""
+        self.draining = True
+        count = 0
+        for call in list(self._calls.values()):
+            if call.request_id is not None:
+                self._refuse(call, 503, "Shutting Down", "shutdown", headers=RETRY_AFTER)
+            elif call.dialog is not None:
+                self._hang_up(call, "shutdown")
+                count += 1
+        self._flush()
+        return count
+
+
+def _first(offer: sdp.SessionDescription, kind: str) -> sdp.MediaDescription | None:
+    return next((m for m in offer.media if m.media == kind and not m.rejected), None)
+
+
+def _event_body(note: policy.Notify) -> bytes | None:
+    match note.kind, note.value:
+        case "tracksstatus.change", bool(audio):
+            return bodies.tracksstatus_event(audio=audio, video=note.video)
+        case "hand", "raised" | "lowered" | "accepted" as hand:
+            return bodies.hand_event(hand)
+        case "muteall", "muting" | "muted" as phase:
+            return bodies.muteall_event(phase)
+        case "preventunmuting", bool(enabled):
+            return bodies.preventunmuting_event(enabled=enabled)
+        case "meeting", "ended":
+            return bodies.meeting_event("ended")
+    return None
+
+
+def _user_of(request: Request) -> str:
+    uri = request.from_.uri
+    return uri.user or "phone" if isinstance(uri, SipUri) else "phone"
+
+
+__all__ = ["Call", "ConferenceCalls", "Generation"]

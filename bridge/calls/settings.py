@@ -1,0 +1,34 @@
+"""What the call layer needs from the configuration, as one frozen value."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .policy import KeyMap
+from .version import Generation
+
+#: Mute signalling methods (SPEC §5).
+METHODS = frozenset({"sdp", "info"})
+
+
+@dataclass(frozen=True, slots=True)
+class CallSettings:
+    media_host: str = "127.0.0.1"
+    version_header: str = "spacesVersion"
+    dialplan: Mapping[str, str] = field(default_factory=dict)
+    """Request-URI user → space id; a user that is not listed names the space itself."""
+    lobby_timeout: float = 300.0
+    ringing_interval: float = 60.0
+    keys: KeyMap = field(default_factory=KeyMap)
+    legacy_methods: frozenset[str] = frozenset({"sdp"})
+    modern_methods: frozenset[str] = frozenset({"sdp", "info"})
+
+    def route(self, user: str | None) -> str | None:
+        """The space a Request-URI user part names, or None (404)."""
+        if not user:
+            return None
+        return self.dialplan.get(user, user)
+
+    def methods(self, generation: Generation) -> frozenset[str]:
+        return self.modern_methods if generation is Generation.MODERN else self.legacy_methods
