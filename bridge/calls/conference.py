@@ -550,6 +550,7 @@ class ConferenceCalls:
             or "sdp" not in self._settings.methods(call.state.generation)
             or not policy.needs_offer(call.state)
             or call.offer_request is not None
+            or call.lock.locked()  # the phone's request in progress; its handler reconciles after
             or self._endpoint.invite_pending(call.dialog)
         ):
             return
@@ -762,10 +763,10 @@ class ConferenceCalls:
             return None  # cancelled meanwhile: the endpoint already answered 487
 
     def _hang_up(self, call: Call, why: str) -> None:
+        self._end(call, why)  # first, so that the BYE's own DialogTerminated finds nothing to end
         if call.dialog is not None and self._endpoint.dialog(call.dialog) is not None:
             self._endpoint.bye(call.dialog, now=self._clock())
             self._flush()
-        self._end(call, why)
 
     def _end(self, call: Call, why: str) -> None:
         """Forget the call, release its port, and leave the meeting (which also withdraws a lobby

@@ -1,0 +1,185 @@
+"""Phones in a meeting: real sipp phones, the real daemon and its embedded server, and a moderator
+acting through the REST API (SPEC §3-§7)."""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Iterator
+
+import pytest
+
+from tests.interop.harness import Daemon, running_daemon
+from tests.interop.meeting import Moderator, phone_call
+from tests.interop.scenario import Phone
+
+pytestmark = pytest.mark.interop
+
+MODERN = "spacesVersion: 1.1"
+INFO_ONLY = '\n[calls]\nmodern_signalling = ["info"]\nlobby_timeout_seconds = 2\n'
+
+
+@pytest.fixture
+def daemon(tmp_path: pathlib.Path) -> Iterator[Daemon]:
+    with running_daemon(tmp_path, extra_config=INFO_ONLY) as d:
+        yield d
+
+
+def test_admin_mute_and_unmute_reach_a_legacy_phone_as_reoffers(
+    daemon: Daemon, tmp_path: pathlib.Path
+) -> None:
+    phone = Phone().invite().expect_reinvite("sendonly").expect_reinvite("sendrecv").bye()
+    with phone_call(daemon, phone, tmp_path):
+        moderator = Moderator(daemon)
+        attendee = moderator.phone()["attendeeId"]
+        moderator.mute(attendee)
+        daemon.wait_log("mute signalled")
+        moderator.mute(attendee, audio=True)
+    daemon.wait_log("call ended")
+
+
+def test_admin_mute_reaches_a_modern_phone_as_an_info_event(
+    daemon: Daemon, tmp_path: pathlib.Path
+) -> None:
+    phone = Phone().invite().expect_info("audio.:false.*tracksstatus.change").bye()
+    with phone_call(daemon, phone, tmp_path, version_header=MODERN):
+        moderator = Moderator(daemon)
+        moderator.mute(moderator.phone()["attendeeId"])
+
+
+def test_mute_on_entry_is_in_the_first_answer(daemon: Daemon, tmp_path: pathlib.Path) -> None:
+    with phone_call(daemon, Phone().invite(answer="sendonly").bye(), tmp_path, service="entry"):
+        pass
+
+
+def test_legacy_unmute_under_prevent_unmuting_raises_the_hand_and_acceptance_unmutes(
+    daemon: Daemon, tmp_path: pathlib.Path
+) -> None:
+    phone = (
+        Phone()
+        .invite(answer="sendonly")  # prevent unmuting: members start muted
+        .reinvite("sendrecv", answer="sendonly")  # the phone unmutes: refused, still muted
+        .expect_reinvite("sendrecv")  # the moderator accepted the hand
+        .pause(1500)  # while the test reads the server's state
+        .bye()
+    )
+    with phone_call(daemon, phone, tmp_path, service="strict"):
+        moderator = Moderator(daemon, "strict")
+        attendee = moderator.phone()["attendeeId"]
+        moderator.wait_for(lambda _: moderator.entry(attendee)["hand"] == "raised")  # type: ignore[index]
+        moderator.call(
+            "POST",
+            f"{moderator.meeting}/attendees/raisedhands/accept",
+            {
+                "grantedPermissions": ["PERMISSION_UNMUTE"],
+                "attendeeId": attendee,
+                "attendeeType": "phone",
+            },
+        )
+        # The bridge unmuted on the server first; the phone hears of it afterwards.
+        moderator.wait_for(lambda _: moderator.entry(attendee)["mediaState"]["audio"])  # type: ignore[index]
+
+
+def test_star6_under_prevent_unmuting_raises_the_hand(
+    daemon: Daemon, tmp_path: pathlib.Path
+) -> None:
+    phone = (
+        Phone()
+        .invite(answer="sendonly")
+        .info("application/dtmf-relay", "Signal=*\nDuration=100")
+        .info("application/dtmf-relay", "Signal=6\nDuration=100")
+        .pause(500)
+        .bye()
+    )
+    with phone_call(daemon, phone, tmp_path, service="strict"):
+        moderator = Moderator(daemon, "strict")
+        attendee = moderator.phone()["attendeeId"]
+        moderator.wait_for(lambda _: moderator.entry(attendee)["hand"] == "raised")  # type: ignore[index]
+        assert moderator.entry(attendee)["mediaState"]["audio"] is False  # type: ignore[index]
+
+
+def test_mute_all_spares_the_excluded_phone(daemon: Daemon, tmp_path: pathlib.Path) -> None:
+    muted = Phone(name="Muted").invite().expect_reinvite("sendonly").bye()
+    spared = Phone(name="Spared").invite().pause(3000).bye()  # any re-INVITE would fail it
+    with (
+        phone_call(daemon, muted, tmp_path / "a" if _mkdir(tmp_path / "a") else tmp_path),
+        phone_call(daemon, spared, tmp_path / "b" if _mkdir(tmp_path / "b") else tmp_path),
+    ):
+        moderator = Moderator(daemon)
+        moderator.phone("Muted")
+        keep = moderator.phone("Spared")["attendeeId"]
+        moderator.call("POST", f"{moderator.meeting}/muteall", {"exclusionList": [keep]})
+        assert moderator.entry(keep)["mediaState"]["audio"] is True  # type: ignore[index]
+
+
+def test_lobby_allow(daemon: Daemon, tmp_path: pathlib.Path) -> None:
+    with phone_call(daemon, Phone().invite(timeout_ms=15000).bye(), tmp_path, service="lobby"):
+        moderator = Moderator(daemon, "lobby")
+        waiting = moderator.phone()
+        daemon.wait_log("caller waiting")
+        moderator.call(
+            "POST",
+            f"{moderator.meeting}/attendees/meetingpermissions/allow",
+            {"attendeeId": waiting["attendeeId"]},
+        )
+    daemon.wait_log("caller admitted")
+
+
+def test_lobby_deny_is_603_with_a_reason(daemon: Daemon, tmp_path: pathlib.Path) -> None:
+    phone = Phone().refused(603, header="Reason: SIP;cause=603")
+    with phone_call(daemon, phone, tmp_path, service="lobby"):
+        moderator = Moderator(daemon, "lobby")
+        waiting = moderator.phone()
+        daemon.wait_log("caller waiting")
+        moderator.call(
+            "POST",
+            f"{moderator.meeting}/attendees/meetingpermissions/deny",
+            {"attendeeId": waiting["attendeeId"]},
+        )
+
+
+def test_lobby_timeout_is_480_and_withdraws_the_request(
+    daemon: Daemon, tmp_path: pathlib.Path
+) -> None:
+    with phone_call(daemon, Phone().refused(480), tmp_path, service="lobby"):
+        pass
+    moderator = Moderator(daemon, "lobby")
+    moderator.wait_for(lambda d: not d["lobby"] and not d["attendees"], what="an empty lobby")
+
+
+def test_guest_refused_by_policy_is_603(daemon: Daemon, tmp_path: pathlib.Path) -> None:
+    with phone_call(daemon, Phone().refused(603), tmp_path, service="closed"):
+        pass
+
+
+def test_unknown_space_is_404(daemon: Daemon, tmp_path: pathlib.Path) -> None:
+    with phone_call(daemon, Phone().refused(404), tmp_path, service="nowhere"):
+        pass
+
+
+def test_meeting_end_hangs_up(daemon: Daemon, tmp_path: pathlib.Path) -> None:
+    with phone_call(daemon, Phone().invite().expect_bye(), tmp_path):
+        moderator = Moderator(daemon)
+        moderator.phone()
+        moderator.call("DELETE", moderator.meeting)
+    daemon.wait_log("call ended", "reason=meeting ended")
+
+
+def test_modern_json_mute_is_answered_then_signalled(
+    daemon: Daemon, tmp_path: pathlib.Path
+) -> None:
+    phone = (
+        Phone()
+        .invite()
+        .info("application/vnd.spaces.bridge+json", '{"type":"mediastate","id":"r1","audio":false}')
+        .pause(300)
+        .bye()
+    )
+    with phone_call(daemon, phone, tmp_path, version_header=MODERN):
+        moderator = Moderator(daemon)
+        attendee = moderator.phone()["attendeeId"]
+        moderator.wait_for(lambda _: not moderator.entry(attendee)["mediaState"]["audio"])  # type: ignore[index]
+
+
+def _mkdir(path: pathlib.Path) -> bool:
+    path.mkdir(exist_ok=True)
+    return True
