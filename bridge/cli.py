@@ -17,7 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the bridge daemon")
     run.add_argument("--config", metavar="FILE", help="TOML configuration (default: built-in)")
-    commands.add_parser("server", help="run the conference server on its own")
+    server = commands.add_parser("server", help="run the conference server on its own")
+    server.add_argument(
+        "--config", metavar="FILE", help="TOML file whose [server] table configures it"
+    )
     check = commands.add_parser("check-config", help="validate a configuration file and exit")
     check.add_argument("file", metavar="FILE")
     commands.add_parser("version", help="print the version")
@@ -27,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spaces-bridge {__version__}")
         return 0
     if args.command == "server":
-        return _server()
+        return _server(args.config)
     try:
         config = load(args.file if args.command == "check-config" else args.config)
     except ConfigError as exc:
@@ -41,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     return serve(config)
 
 
-def _server() -> int:
-    """The conference server alone, on 127.0.0.1:8080 with the demo space and a fresh moderator token
-    (printed at start)."""
+def _server(path: str | None) -> int:
+    """The conference server alone: the ``[server]`` table of ``path``, or 127.0.0.1:8080 with the
+    demo space and a fresh moderator token (printed at start)."""
     import asyncio  # noqa: PLC0415  (the other commands need no event loop)
     import secrets  # noqa: PLC0415
 
@@ -51,8 +54,20 @@ def _server() -> int:
     from .server.app import run_server  # noqa: PLC0415
     from .server.config import embedded_default  # noqa: PLC0415
 
+    if path is None:
+        server_config = embedded_default(secrets.token_urlsafe(16))
+    else:
+        try:
+            config = load(path)
+        except ConfigError as exc:
+            print(f"configuration error: {exc}", file=sys.stderr)
+            return 2
+        if config.server is None:
+            print(f"configuration error: {path}: server: no [server] table", file=sys.stderr)
+            return 2
+        server_config = config.server
     logs.configure()
-    return asyncio.run(run_server(embedded_default(secrets.token_urlsafe(16))))
+    return asyncio.run(run_server(server_config))
 
 
 if __name__ == "__main__":

@@ -628,11 +628,15 @@ class ConferenceCalls:
                             self._refuse(call, 480, "Meeting Ended", "meeting ended in the lobby")
                         else:
                             self._hang_up(call, "meeting ended")
-            case ev.Resynced(space_ids=spaces):
-                for space in spaces:
-                    self._spawn(self._resync(space))
             case ev.Connected():
+                # Events sent while the socket was down (or not yet up, for calls that joined
+                # first) are lost: re-read every call's state (SPEC §7). A reconnection also
+                # reports Resynced, which this already covers.
                 log.info("conference connected")
+                for space in {c.space_id for c in self._calls.values()}:
+                    self._spawn(self._resync(space))
+            case ev.Resynced():
+                pass
             case ev.Disconnected(reason=reason):
                 log.warning("conference disconnected", reason=reason)
             case ev.PermissionRequested() | ev.PermissionUpdated() | ev.AttendeeJoined():
@@ -679,6 +683,10 @@ class ConferenceCalls:
             return
         try:
             details = await self._client.meeting(call.space_id, call.meeting_id)
+        except NotFound:
+            # A server that restarted without its state: the meeting is gone (SPEC §7).
+            self._hang_up(call, "meeting gone")
+            return
         except SpacesError as exc:
             log.warning("resync failed", call_id=call.call_id, error=str(exc))
             return

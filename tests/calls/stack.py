@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bridge.calls.conference import ConferenceCalls
 from bridge.calls.settings import CallSettings
@@ -273,3 +273,14 @@ class Stack:
         await self.moderator.close()
         await self.server.close()
         self.media.close()
+
+
+async def restart(stack: Stack) -> SpacesClient:
+    """Stop the server and start it again on the same port with the same state; returns a fresh
+    moderator client (the old one's keep-alive connection died with the server)."""
+    port = int(stack.server.url.rsplit(":", 1)[1])
+    await stack.server.close()
+    stack.server = await start_server(replace(CONFIG, port=port), stack.server.conference)
+    await stack.moderator.close()
+    stack.moderator = SpacesClient(stack.server.url, MODERATOR)
+    return stack.moderator

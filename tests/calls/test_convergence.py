@@ -31,11 +31,14 @@ ACTIONS = (
 )
 
 
-async def until(condition: Callable[[], object], timeout: float, what: str) -> None:
+async def until(
+    condition: Callable[[], object], timeout: float, what: str | Callable[[], str]
+) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"not {what} within {timeout}s")
+            text = what() if callable(what) else what
+            raise AssertionError(f"not {text} within {timeout}s")
         await asyncio.sleep(0.01)
 
 
@@ -92,6 +95,9 @@ async def scenario(actions: list[tuple[str, float]]) -> None:
         poller = asyncio.create_task(server_audio())
 
         def converged() -> bool:
+            if poller.done():
+                poller.result()  # raises what stopped it
+                raise AssertionError("the roster poller stopped")
             bridge = stack.calls
             quiet = not any(
                 c.offer_request is not None or c.lock.locked() for c in bridge.calls()
@@ -100,7 +106,7 @@ async def scenario(actions: list[tuple[str, float]]) -> None:
             return bool(audio) and quiet and told == audio[0] and not stack.tasks
 
         try:
-            await until(converged, 8, f"converged (told {phone.told}, server {audio})")
+            await until(converged, 8, lambda: f"converged (told {phone.told}, server {audio})")
         finally:
             poller.cancel()
         assert not stack.failures, stack.failures

@@ -1,0 +1,79 @@
+"""The bridge against a conference server in another process (``spaces-bridge server``), including
+that server restarting while a phone is in a meeting."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from tests.interop.harness import MODERATOR, ROOT, free_port, running_daemon
+from tests.interop.meeting import Moderator, phone_call
+from tests.interop.scenario import Phone
+
+pytestmark = pytest.mark.interop
+
+BRIDGE_TOKEN = "bridge-token-for-tests-0123456789"
+
+
+@contextmanager
+def conference_server(workdir: pathlib.Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    config = workdir / "server.toml"
+    config.write_text(
+        f"""
+[server]
+port = {port}
+tokens = [
+  {{ name = "console", role = "moderator", token = "{MODERATOR}" }},
+  {{ name = "bridge", role = "bridge", token = "{BRIDGE_TOKEN}" }},
+]
+spaces = [{{ id = "demo" }}]
+"""
+    )
+    log = workdir / f"server-{time.monotonic_ns()}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bridge", "server", "--config", str(config)],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 10
+        while "conference server ready" not in log.read_text():
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        yield process
+    finally:
+        process.terminate()
+        assert process.wait(10) == 0, log.read_text()
+
+
+def test_remote_server_mute_then_restart_without_state_hangs_up(tmp_path: pathlib.Path) -> None:
+    port = free_port()
+    (tmp_path / "bridge").mkdir()
+    remote = f'\n[conference]\nurl = "http://127.0.0.1:{port}"\ntoken_env = "SPACES_BRIDGE_TOKEN"\n'
+    with (
+        conference_server(tmp_path, port) as first,
+        running_daemon(
+            tmp_path / "bridge", extra_config=remote, env={"SPACES_BRIDGE_TOKEN": BRIDGE_TOKEN}
+        ) as daemon,
+    ):
+        phone = Phone().invite().expect_reinvite("sendonly").expect_bye(timeout_ms=20000)
+        with phone_call(daemon, phone, tmp_path):
+            moderator = Moderator(daemon)
+            moderator.mute(moderator.phone()["attendeeId"])
+            daemon.wait_log("mute signalled")
+            first.terminate()
+            assert first.wait(10) == 0
+            daemon.wait_log("conference disconnected")
+            # A new server process knows nothing of the meeting: the bridge resyncs, finds the
+            # meeting gone and hangs up rather than leave the phone in a meeting that is no more.
+            with conference_server(tmp_path, port):
+                daemon.wait_log("call ended", "reason=meeting gone", timeout=20)
