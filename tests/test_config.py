@@ -128,3 +128,20 @@ def test_conference_tables(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPat
     assert embedded.dialplan == {"100": "sales"}
     assert embedded.calls.mute_key == "#1"
     assert embedded.calls.legacy_signalling == ("sdp", "info")
+
+
+def test_production_example_documents_only_known_keys(tmp_path: pathlib.Path) -> None:
+    """Every key of the documented example is one the loader knows (files it names are faked)."""
+    import tomllib  # noqa: PLC0415
+
+    data = tomllib.loads((ROOT / "config" / "production.example.toml").read_text())
+    for key in ("tls_certificate", "tls_private_key"):
+        fake = tmp_path / key
+        fake.write_text("x")
+        data["sip"][key] = str(fake)
+    token = tmp_path / "token"
+    token.write_text("bridge-token")
+    data["conference"]["token_file"] = str(token)
+    config = from_mapping(data, "production.example.toml")
+    assert config.conference.url == "https://spaces.example.net"
+    assert config.dialplan["100"] == "demo"
