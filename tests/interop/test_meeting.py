@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.interop.harness import Daemon, running_daemon
+from tests.interop.harness import Daemon, free_port, running_daemon
 from tests.interop.meeting import Moderator, phone_call
 from tests.interop.scenario import Phone
 
@@ -183,3 +183,37 @@ def test_modern_json_mute_is_answered_then_signalled(
 def _mkdir(path: pathlib.Path) -> bool:
     path.mkdir(exist_ok=True)
     return True
+
+
+def test_hold_mutes_in_the_meeting_and_resume_restores(
+    daemon: Daemon, tmp_path: pathlib.Path
+) -> None:
+    phone = (
+        Phone()
+        .invite()
+        .reinvite("sendonly", answer="recvonly")  # hold
+        .pause(1500)
+        .reinvite("sendrecv", answer="sendrecv")  # resume
+        .pause(1500)
+        .bye()
+    )
+    with phone_call(daemon, phone, tmp_path):
+        moderator = Moderator(daemon)
+        attendee = moderator.phone()["attendeeId"]
+
+        def state() -> tuple[bool, bool]:
+            entry = moderator.entry(attendee) or {"held": None, "mediaState": {"audio": None}}
+            return entry["held"], entry["mediaState"]["audio"]
+
+        # No hold music in the meeting: muted while held, then the state before the hold again.
+        moderator.wait_for(lambda _: state() == (True, False), what="held and muted")
+        moderator.wait_for(lambda _: state() == (False, True), what="resumed and unmuted")
+
+
+def test_conference_unreachable_keys_get_503_and_new_calls_503(tmp_path: pathlib.Path) -> None:
+    port = free_port()
+    remote = f'\n[conference]\nurl = "http://127.0.0.1:{port}"\ntoken_env = "BRIDGE_TOKEN"\n'
+    with running_daemon(tmp_path, extra_config=remote, env={"BRIDGE_TOKEN": "t" * 20}) as daemon:
+        # Nothing listens on the conference port: the bridge cannot join anyone.
+        with phone_call(daemon, Phone().refused(503, header="Retry-After: [0-9]+"), tmp_path):
+            pass

@@ -77,3 +77,25 @@ def test_remote_server_mute_then_restart_without_state_hangs_up(tmp_path: pathli
             # meeting gone and hangs up rather than leave the phone in a meeting that is no more.
             with conference_server(tmp_path, port):
                 daemon.wait_log("call ended", "reason=meeting gone", timeout=20)
+
+
+def test_keys_get_503_while_the_server_is_down(tmp_path: pathlib.Path) -> None:
+    port = free_port()
+    (tmp_path / "bridge").mkdir()
+    remote = f'\n[conference]\nurl = "http://127.0.0.1:{port}"\ntoken_env = "SPACES_BRIDGE_TOKEN"\n'
+    with running_daemon(
+        tmp_path / "bridge", extra_config=remote, env={"SPACES_BRIDGE_TOKEN": BRIDGE_TOKEN}
+    ) as daemon:
+        phone = (
+            Phone()
+            .invite()
+            .pause(2500)  # the server stops meanwhile
+            .info("application/dtmf-relay", "Signal=*\nDuration=100")
+            .info("application/dtmf-relay", "Signal=6\nDuration=100", status=503)
+            .bye()
+        )
+        with conference_server(tmp_path, port) as server, phone_call(daemon, phone, tmp_path):
+            Moderator(daemon).phone()
+            server.terminate()
+            assert server.wait(10) == 0
+        daemon.wait_log("conference unreachable")
