@@ -55,14 +55,15 @@ class Moderator:
         result: dict[str, Any] = self.call("GET", self.meeting)
         return result
 
-    def phone(self, name: str = "Desk Phone 1", timeout: float = 10.0) -> dict[str, Any]:
-        """The roster entry (or lobby entry) of the phone called ``name``, once it has joined."""
+    def phone(self, name: str | None = "Desk Phone 1", timeout: float = 10.0) -> dict[str, Any]:
+        """The roster entry (or lobby entry) of the phone called ``name`` (None: any phone), once it
+        has joined."""
         return self.wait_for(
             lambda d: next(
                 (
                     a
                     for a in [*d["attendees"], *d["lobby"]]
-                    if a["displayName"] == name and a["attendeeType"] == "phone"
+                    if name in (None, a["displayName"]) and a["attendeeType"] == "phone"
                 ),
                 None,
             ),

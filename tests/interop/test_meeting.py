@@ -213,7 +213,10 @@ def test_hold_mutes_in_the_meeting_and_resume_restores(
 def test_conference_unreachable_keys_get_503_and_new_calls_503(tmp_path: pathlib.Path) -> None:
     port = free_port()
     remote = f'\n[conference]\nurl = "http://127.0.0.1:{port}"\ntoken_env = "BRIDGE_TOKEN"\n'
-    with running_daemon(tmp_path, extra_config=remote, env={"BRIDGE_TOKEN": "t" * 20}) as daemon:
-        # Nothing listens on the conference port: the bridge cannot join anyone.
-        with phone_call(daemon, Phone().refused(503, header="Retry-After: [0-9]+"), tmp_path):
-            pass
+    refused = Phone().refused(503, header="Retry-After: [0-9]+")
+    # Nothing listens on the conference port: the bridge cannot join anyone.
+    with (
+        running_daemon(tmp_path, extra_config=remote, env={"BRIDGE_TOKEN": "t" * 20}) as daemon,
+        phone_call(daemon, refused, tmp_path),
+    ):
+        pass
