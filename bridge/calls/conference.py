@@ -9,10 +9,8 @@ their order.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Literal, assert_never
 
 import structlog
@@ -45,8 +43,10 @@ from ..spaces.errors import (
     SpacesError,
 )
 from . import policy
-from .protocols import Cancellable, Media, MediaPort
+from .call import Call, Unreachable
+from .protocols import Cancellable, Media
 from .settings import CallSettings
+from .signalling import Signalling
 from .version import Generation, classify
 
 log = structlog.get_logger("bridge.calls")
@@ -57,39 +57,6 @@ ATTENDEE_TYPE = "phone"
 #: The version the bridge joins with for every phone: it is a modern client on their behalf (SPEC §1).
 CLIENT_VERSION = "1.1"
 RETRY_AFTER = (("Retry-After", "30"),)
-
-
-class Unreachable(Exception):  # noqa: N818  (a condition, not an error of ours)
-    """The conference server could not be reached or failed: callers get 503 with Retry-After."""
-
-
-@dataclass(slots=True)
-class Call:
-    """One phone: SIP side (ids, SDP) and meeting side (attendee, policy state). Plain data."""
-
-    call_id: str
-    space_id: str
-    display_name: str
-    state: policy.CallState
-    request_id: int | None = None
-    """The initial INVITE until it is answered."""
-    offer: sdp.SessionDescription | None = None
-    meeting_id: str | None = None
-    attendee_id: str | None = None
-    admitted: bool = False
-    dialog: DialogId | None = None
-    media: MediaPort | None = None
-    session_id: int = 0
-    session_version: int = 0
-    local_sdp: sdp.SessionDescription | None = None
-    offer_request: int | None = None
-    """Our re-INVITE in flight, and the audio state it offers."""
-    offering: bool = False
-    sdp_signalling: bool = True
-    keys: policy.KeyBuffer = field(default_factory=policy.KeyBuffer)
-    timers: list[Cancellable] = field(default_factory=list)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    ended: bool = False
 
 
 class ConferenceCalls:
@@ -117,6 +84,7 @@ class ConferenceCalls:
         self._flush = flush
         self._spawn = spawn
         self._later = later
+        self._signal = Signalling(endpoint, settings, clock=clock, flush=flush)
         self._calls: dict[str, Call] = {}  # by Call-ID
         self._by_dialog: dict[DialogId, Call] = {}
         self._by_attendee: dict[str, Call] = {}
@@ -144,7 +112,7 @@ class ConferenceCalls:
                 call = self._by_dialog.get(dialog)
                 if call is not None:
                     log.info("call confirmed", call_id=call.call_id, space=call.space_id)
-                    self._reconcile(call)
+                    self._signal.reconcile(call)
             case DialogTerminated(dialog=dialog, reason=reason):
                 call = self._by_dialog.get(dialog)
                 if call is not None:
@@ -156,7 +124,7 @@ class ConferenceCalls:
             case GlareRetryDue(dialog=dialog):
                 call = self._by_dialog.get(dialog)
                 if call is not None:
-                    self._reconcile(call)
+                    self._signal.reconcile(call)
             case MessageRejected(source=source, reason=reason, status=status):
                 log.info("message rejected", source=str(source), reason=reason, status=status)
             case Retransmission():
@@ -299,7 +267,7 @@ class ConferenceCalls:
             timer.cancel()
         call.timers.clear()
         try:
-            local = self._describe(call, call.offer)
+            local = self._signal.describe(call, call.offer)
         except RemoteProtocolError as exc:
             self._respond(rid, exc.status_hint, exc.reason)
             self._end(call, "no common codec")
@@ -373,7 +341,7 @@ class ConferenceCalls:
         async def answer() -> None:
             await self._perform(call, commands)
             try:
-                local = self._describe(call, offer)
+                local = self._signal.describe(call, offer)
             except RemoteProtocolError as exc:
                 self._respond(rid, exc.status_hint, exc.reason)
                 self._flush()
@@ -424,7 +392,7 @@ class ConferenceCalls:
             else:
                 self._respond(rid, 200)
             self._flush()
-            self._reconcile(call)
+            self._signal.reconcile(call)
 
         self._spawn(run())
 
@@ -457,7 +425,7 @@ class ConferenceCalls:
         body = bodies.encode_reply(item.id, status, reason)
         self._respond(rid, code, headers=headers, body=body, content_type=bodies.SPACES_JSON)
         self._flush()
-        self._reconcile(call)
+        self._signal.reconcile(call)
 
     # -- conference commands -------------------------------------------------------------------------
     async def _perform(
@@ -495,7 +463,7 @@ class ConferenceCalls:
                     if strict:
                         raise Unreachable(str(exc)) from exc
         if reconcile:
-            self._reconcile(call)
+            self._signal.reconcile(call)
         return refused
 
     async def _command(self, call: Call, command: policy.Command) -> None:
@@ -515,83 +483,14 @@ class ConferenceCalls:
             case policy.MuteAll():
                 await self._client.mute_all(space, meeting, initiator=attendee)
             case policy.Notify():
-                self._notify(call, command)
+                self._signal.notify(call, command)
             case _:
                 assert_never(command)
 
-    # -- telling the phone ---------------------------------------------------------------------------
-    def _notify(self, call: Call, note: policy.Notify) -> None:
-        """An INFO JSON event, for endpoints whose signalling methods include ``info``."""
-        if call.dialog is None or "info" not in self._settings.methods(call.state.generation):
-            return
-        body = _event_body(note)
-        if body is None:
-            return
-        try:
-            self._endpoint.send_in_dialog(
-                call.dialog,
-                "INFO",
-                now=self._clock(),
-                headers=(("Info-Package", bodies.INFO_PACKAGE),),
-                body=body,
-                content_type=bodies.SPACES_JSON,
-            )
-        except LocalProtocolError:
-            return  # the dialog ended meanwhile
-        self._flush()
-
-    def _reconcile(self, call: Call) -> None:
-        """Re-offer SDP until the phone was told the server's state (SPEC §5). One offer at a time;
-        changes that arrive meanwhile coalesce into the next offer."""
-        if (
-            call.ended
-            or call.dialog is None
-            or not call.sdp_signalling
-            or "sdp" not in self._settings.methods(call.state.generation)
-            or not policy.needs_offer(call.state)
-            or call.offer_request is not None
-            or call.lock.locked()  # the phone's request in progress; its handler reconciles after
-            or self._endpoint.invite_pending(call.dialog)
-        ):
-            return
-        local = self._describe(call, None, reoffer=True)
-        call.offering = call.state.audio
-        try:
-            call.offer_request = self._endpoint.send_in_dialog(
-                call.dialog,
-                "INVITE",
-                now=self._clock(),
-                body=local.encode(),
-                content_type="application/sdp",
-            )
-        except LocalProtocolError:
-            return
-        log.info(
-            "mute signalled" if not call.offering else "unmute signalled",
-            call_id=call.call_id,
-            space=call.space_id,
-        )
-        self._flush()
-
     def _on_response(self, rid: int, status: int, dialog: DialogId | None) -> None:
         call = self._by_dialog.get(dialog) if dialog is not None else None
-        if call is None or call.offer_request != rid or status < 200:
-            return
-        call.offer_request = None
-        if status < 300:
-            call.state.signalled_audio = call.offering
-        elif status in (488, 501):
-            # The phone cannot take re-offers: stop trying for this call (SPEC §5).
-            call.sdp_signalling = False
-            log.info("sdp signalling disabled", call_id=call.call_id, status=status)
-        elif status in (408, 481):
-            # RFC 3261 §14.1: the dialog is gone or unreachable.
-            if call.dialog is not None and self._endpoint.dialog(call.dialog) is not None:
-                self._endpoint.bye(call.dialog, now=self._clock())
-                self._flush()
-            return
-        if status != 491:  # 491: the endpoint reports GlareRetryDue after the random wait
-            self._reconcile(call)
+        if call is not None:
+            self._signal.on_response(call, rid, status)
 
     # -- conference events ---------------------------------------------------------------------------
     def on_spaces_event(self, event: ev.SpacesEvent) -> None:
@@ -623,7 +522,7 @@ class ConferenceCalls:
             case ev.MeetingEnded(space_id=space, meeting_id=meeting):
                 for call in self._in_space(space):
                     if call.meeting_id == meeting:
-                        self._notify(call, policy.Notify("meeting", "ended"))
+                        self._signal.notify(call, policy.Notify("meeting", "ended"))
                         if call.request_id is not None:
                             self._refuse(call, 480, "Meeting Ended", "meeting ended in the lobby")
                         else:
@@ -653,7 +552,7 @@ class ConferenceCalls:
         if commands:
             self._spawn(self._perform(call, commands))
         else:
-            self._reconcile(call)
+            self._signal.reconcile(call)
 
     def _in_space(self, space_id: str) -> list[Call]:
         return [c for c in self._calls.values() if c.space_id == space_id and not c.ended]
@@ -702,49 +601,6 @@ class ConferenceCalls:
         self._run(call, commands)
 
     # -- helpers -------------------------------------------------------------------------------------
-    def _describe(
-        self, call: Call, offer: sdp.SessionDescription | None, *, reoffer: bool = False
-    ) -> sdp.SessionDescription:
-        """Our SDP (an answer to ``offer``, or our offer), with the audio direction of the server's
-        state. Except for our own re-offers (recorded when the phone accepts them), it records what
-        the SDP tells the phone."""
-        assert call.media is not None
-        call.session_version += 1
-        ports = {"audio": call.media.port, "video": call.media.port + 2}
-        direction = policy.wanted_direction(call.state)
-        if (
-            call.state.held
-            or "sdp" not in self._settings.methods(call.state.generation)
-            or not call.sdp_signalling
-        ):
-            # On hold the phone's offer decides (sendonly → recvonly, SPEC §2); what it sends
-            # meanwhile ends at the anchor, and the server has it muted.
-            direction = sdp.Direction.SENDRECV
-        if offer is None:
-            local = sdp.build_offer(
-                local_address=self._settings.media_host,
-                ports=ports,
-                session_id=call.session_id,
-                session_version=call.session_version,
-                previous=call.local_sdp,
-                audio_direction=direction,
-            )
-        else:
-            local = sdp.build_answer(
-                offer,
-                local_address=self._settings.media_host,
-                ports=ports,
-                session_id=call.session_id,
-                session_version=call.session_version,
-                audio_direction=direction,
-            )
-        audio = local.audio
-        if not reoffer and audio is not None:
-            # Our SDP receives from the phone = the phone may send.
-            call.state.signalled_audio = audio.direction.receives
-        call.local_sdp = local
-        return local
-
     def _respond(
         self,
         rid: int,
@@ -826,21 +682,6 @@ class ConferenceCalls:
 
 def _first(offer: sdp.SessionDescription, kind: str) -> sdp.MediaDescription | None:
     return next((m for m in offer.media if m.media == kind and not m.rejected), None)
-
-
-def _event_body(note: policy.Notify) -> bytes | None:
-    match note.kind, note.value:
-        case "tracksstatus.change", bool(audio):
-            return bodies.tracksstatus_event(audio=audio, video=note.video)
-        case "hand", "raised" | "lowered" | "accepted" as hand:
-            return bodies.hand_event(hand)
-        case "muteall", "muting" | "muted" as phase:
-            return bodies.muteall_event(phase)
-        case "preventunmuting", bool(enabled):
-            return bodies.preventunmuting_event(enabled=enabled)
-        case "meeting", "ended":
-            return bodies.meeting_event("ended")
-    return None
 
 
 def _user_of(request: Request) -> str:

@@ -1,0 +1,45 @@
+"""One call's data: SIP side (ids, SDP) and meeting side (attendee, policy state). Plain data but
+for the lock that keeps one call's conference work in order."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from ..sip import sdp
+from ..sip.dialog import DialogId
+from . import policy
+from .protocols import Cancellable, MediaPort
+
+
+class Unreachable(Exception):  # noqa: N818  (a condition, not an error of ours)
+    """The conference server could not be reached or failed: callers get 503 with Retry-After."""
+
+
+@dataclass(slots=True)
+class Call:
+    """One phone: SIP side (ids, SDP) and meeting side (attendee, policy state). Plain data."""
+
+    call_id: str
+    space_id: str
+    display_name: str
+    state: policy.CallState
+    request_id: int | None = None
+    """The initial INVITE until it is answered."""
+    offer: sdp.SessionDescription | None = None
+    meeting_id: str | None = None
+    attendee_id: str | None = None
+    admitted: bool = False
+    dialog: DialogId | None = None
+    media: MediaPort | None = None
+    session_id: int = 0
+    session_version: int = 0
+    local_sdp: sdp.SessionDescription | None = None
+    offer_request: int | None = None
+    """Our re-INVITE in flight, and the audio state it offers."""
+    offering: bool = False
+    sdp_signalling: bool = True
+    keys: policy.KeyBuffer = field(default_factory=policy.KeyBuffer)
+    timers: list[Cancellable] = field(default_factory=list)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    ended: bool = False

@@ -1,0 +1,167 @@
+"""Telling the phone: our SDP (answers and re-offers) and INFO events (SPEC §5).
+
+What the phone was told is one bit per call, our SDP's audio direction; :meth:`Signalling.reconcile`
+re-offers until it equals the server's state, one offer at a time, so that changes arriving meanwhile
+coalesce into the next offer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+
+from ..sip import bodies, sdp
+from ..sip.endpoint import Endpoint
+from ..sip.errors import LocalProtocolError
+from . import policy
+from .call import Call
+from .settings import CallSettings
+
+log = structlog.get_logger("bridge.calls")
+
+
+class Signalling:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        settings: CallSettings,
+        *,
+        clock: Callable[[], float],
+        flush: Callable[[], None],
+    ) -> None:
+        self._endpoint = endpoint
+        self._settings = settings
+        self._clock = clock
+        self._flush = flush
+
+    def notify(self, call: Call, note: policy.Notify) -> None:
+        """An INFO JSON event, for endpoints whose signalling methods include ``info``."""
+        if call.dialog is None or "info" not in self._settings.methods(call.state.generation):
+            return
+        body = _event_body(note)
+        if body is None:
+            return
+        try:
+            self._endpoint.send_in_dialog(
+                call.dialog,
+                "INFO",
+                now=self._clock(),
+                headers=(("Info-Package", bodies.INFO_PACKAGE),),
+                body=body,
+                content_type=bodies.SPACES_JSON,
+            )
+        except LocalProtocolError:
+            return  # the dialog ended meanwhile
+        self._flush()
+
+    def reconcile(self, call: Call) -> None:
+        """Re-offer SDP until the phone was told the server's state (SPEC §5). One offer at a time;
+        changes that arrive meanwhile coalesce into the next offer."""
+        if (
+            call.ended
+            or call.dialog is None
+            or not call.sdp_signalling
+            or "sdp" not in self._settings.methods(call.state.generation)
+            or not policy.needs_offer(call.state)
+            or call.offer_request is not None
+            or call.lock.locked()  # the phone's request in progress; its handler reconciles after
+            or self._endpoint.invite_pending(call.dialog)
+        ):
+            return
+        local = self.describe(call, None, reoffer=True)
+        call.offering = call.state.audio
+        try:
+            call.offer_request = self._endpoint.send_in_dialog(
+                call.dialog,
+                "INVITE",
+                now=self._clock(),
+                body=local.encode(),
+                content_type="application/sdp",
+            )
+        except LocalProtocolError:
+            return
+        log.info(
+            "mute signalled" if not call.offering else "unmute signalled",
+            call_id=call.call_id,
+            space=call.space_id,
+        )
+        self._flush()
+
+    def on_response(self, call: Call, rid: int, status: int) -> None:
+        """The phone's answer to one of our requests in the call's dialog."""
+        if call.offer_request != rid or status < 200:
+            return
+        call.offer_request = None
+        if status < 300:
+            call.state.signalled_audio = call.offering
+        elif status in (488, 501):
+            # The phone cannot take re-offers: stop trying for this call (SPEC §5).
+            call.sdp_signalling = False
+            log.info("sdp signalling disabled", call_id=call.call_id, status=status)
+        elif status in (408, 481):
+            # RFC 3261 §14.1: the dialog is gone or unreachable.
+            if call.dialog is not None and self._endpoint.dialog(call.dialog) is not None:
+                self._endpoint.bye(call.dialog, now=self._clock())
+                self._flush()
+            return
+        if status != 491:  # 491: the endpoint reports GlareRetryDue after the random wait
+            self.reconcile(call)
+
+    def describe(
+        self, call: Call, offer: sdp.SessionDescription | None, *, reoffer: bool = False
+    ) -> sdp.SessionDescription:
+        """Our SDP (an answer to ``offer``, or our offer), with the audio direction of the server's
+        state. Except for our own re-offers (recorded when the phone accepts them), it records what
+        the SDP tells the phone."""
+        assert call.media is not None
+        call.session_version += 1
+        ports = {"audio": call.media.port, "video": call.media.port + 2}
+        direction = policy.wanted_direction(call.state)
+        if (
+            call.state.held
+            or "sdp" not in self._settings.methods(call.state.generation)
+            or not call.sdp_signalling
+        ):
+            # On hold the phone's offer decides (sendonly → recvonly, SPEC §2); what it sends
+            # meanwhile ends at the anchor, and the server has it muted.
+            direction = sdp.Direction.SENDRECV
+        if offer is None:
+            local = sdp.build_offer(
+                local_address=self._settings.media_host,
+                ports=ports,
+                session_id=call.session_id,
+                session_version=call.session_version,
+                previous=call.local_sdp,
+                audio_direction=direction,
+            )
+        else:
+            local = sdp.build_answer(
+                offer,
+                local_address=self._settings.media_host,
+                ports=ports,
+                session_id=call.session_id,
+                session_version=call.session_version,
+                audio_direction=direction,
+            )
+        audio = local.audio
+        if not reoffer and audio is not None:
+            # Our SDP receives from the phone = the phone may send.
+            call.state.signalled_audio = audio.direction.receives
+        call.local_sdp = local
+        return local
+
+
+def _event_body(note: policy.Notify) -> bytes | None:
+    match note.kind, note.value:
+        case "tracksstatus.change", bool(audio):
+            return bodies.tracksstatus_event(audio=audio, video=note.video)
+        case "hand", "raised" | "lowered" | "accepted" as hand:
+            return bodies.hand_event(hand)
+        case "muteall", "muting" | "muted" as phase:
+            return bodies.muteall_event(phase)
+        case "preventunmuting", bool(enabled):
+            return bodies.preventunmuting_event(enabled=enabled)
+        case "meeting", "ended":
+            return bodies.meeting_event("ended")
+    return None
