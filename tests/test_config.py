@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import tomllib
 
 import pytest
 
@@ -132,8 +133,6 @@ def test_conference_tables(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPat
 
 def test_production_example_documents_only_known_keys(tmp_path: pathlib.Path) -> None:
     """Every key of the documented example is one the loader knows (files it names are faked)."""
-    import tomllib  # noqa: PLC0415
-
     data = tomllib.loads((ROOT / "config" / "production.example.toml").read_text())
     for key in ("tls_certificate", "tls_private_key"):
         fake = tmp_path / key
