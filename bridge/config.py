@@ -102,9 +102,10 @@ class CallsConfig:
     mute_key: str = "*6"
     hand_key: str = "*9"
     mute_all_key: str = "*7"
-    legacy_signalling: tuple[str, ...] = ("sdp",)
-    """Mute signalling methods for legacy endpoints: ``sdp`` (re-INVITE), ``info`` (JSON events)."""
-    modern_signalling: tuple[str, ...] = ("sdp", "info")
+    legacy_signalling: tuple[str, ...] = ("sdp", "conference")
+    """Mute signalling methods for legacy endpoints: ``sdp`` (re-INVITE), ``info`` (JSON events),
+    ``conference`` (RFC 4575 NOTIFYs to endpoints that subscribe)."""
+    modern_signalling: tuple[str, ...] = ("sdp", "info", "conference")
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +299,7 @@ def _secret(data: Mapping[str, Any], source: str, prefix: str) -> str | None:
     return None
 
 
-_SIGNALLING = ("sdp", "info")
+_SIGNALLING = ("sdp", "info", "conference")
 
 
 def _calls(data: Mapping[str, Any], source: str) -> CallsConfig:
@@ -328,10 +329,15 @@ def _calls(data: Mapping[str, Any], source: str) -> CallsConfig:
                 source, "calls." + name, "must not equal or begin another key sequence"
             )
     signalling: dict[str, tuple[str, ...]] = {}
-    for name, fallback in (("legacy_signalling", ["sdp"]), ("modern_signalling", ["sdp", "info"])):
+    for name, fallback in (
+        ("legacy_signalling", ["sdp", "conference"]),
+        ("modern_signalling", ["sdp", "info", "conference"]),
+    ):
         methods = _get(data, name, list, source, "calls.", fallback)
         if not all(item in _SIGNALLING for item in methods):
-            raise ConfigError(source, "calls." + name, 'expected a list of "sdp" and "info"')
+            raise ConfigError(
+                source, "calls." + name, 'expected a list of "sdp", "info", "conference"'
+            )
         signalling[name] = tuple(methods)
     return CallsConfig(
         lobby_timeout_seconds=_seconds(data, "lobby_timeout_seconds", source, 300.0, "calls."),

@@ -47,11 +47,12 @@ from .call import Call, Unreachable
 from .protocols import Cancellable, Media
 from .settings import CallSettings
 from .signalling import Signalling
+from .subscriptions import Subscriptions
 from .version import Generation, classify
 
 log = structlog.get_logger("bridge.calls")
 
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, SUBSCRIBE"
 ACCEPT_INFO = (bodies.DTMF_RELAY, bodies.DTMF, bodies.SPACES_JSON)
 ATTENDEE_TYPE = "phone"
 #: The version the bridge joins with for every phone: it is a modern client on their behalf (SPEC §1).
@@ -85,6 +86,16 @@ class ConferenceCalls:
         self._spawn = spawn
         self._later = later
         self._signal = Signalling(endpoint, settings, clock=clock, flush=flush)
+        self.subscriptions = Subscriptions(
+            endpoint,
+            client,
+            settings,
+            subscribe=subscribe,
+            clock=clock,
+            flush=flush,
+            spawn=spawn,
+            later=later,
+        )
         self._calls: dict[str, Call] = {}  # by Call-ID
         self._by_dialog: dict[DialogId, Call] = {}
         self._by_attendee: dict[str, Call] = {}
@@ -144,6 +155,8 @@ class ConferenceCalls:
             self._on_reinvite(rid, request, dialog, now)
         elif method == "INFO":
             self._on_info(rid, request, dialog, now)
+        elif method == "SUBSCRIBE":
+            self.subscriptions.on_subscribe(rid, request, dialog)
         else:
             self._endpoint.respond(rid, 405, now=now, headers=(("Allow", ALLOW),))
 
@@ -488,12 +501,15 @@ class ConferenceCalls:
                 assert_never(command)
 
     def _on_response(self, rid: int, status: int, dialog: DialogId | None) -> None:
+        if self.subscriptions.on_response(dialog, rid, status):
+            return
         call = self._by_dialog.get(dialog) if dialog is not None else None
         if call is not None:
             self._signal.on_response(call, rid, status)
 
     # -- conference events ---------------------------------------------------------------------------
     def on_spaces_event(self, event: ev.SpacesEvent) -> None:
+        self.subscriptions.on_spaces_event(event)
         match event:
             case ev.TracksStatus(attendee_id=aid, audio=audio, video=video):
                 self._apply(aid, lambda s: policy.on_server_media(s, audio, video, ordered=False))
@@ -669,6 +685,7 @@ class ConferenceCalls:
     def drain(self) -> int:
         """Refuse waiting callers and hang up every established call; returns how many got BYE."""
         self.draining = True
+        self.subscriptions.close_all()
         count = 0
         for call in list(self._calls.values()):
             if call.request_id is not None:

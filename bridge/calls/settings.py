@@ -9,7 +9,7 @@ from .policy import KeyMap
 from .version import Generation
 
 #: Mute signalling methods (SPEC §5).
-METHODS = frozenset({"sdp", "info"})
+METHODS = frozenset({"sdp", "info", "conference"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,8 +21,8 @@ class CallSettings:
     lobby_timeout: float = 300.0
     ringing_interval: float = 60.0
     keys: KeyMap = field(default_factory=KeyMap)
-    legacy_methods: frozenset[str] = frozenset({"sdp"})
-    modern_methods: frozenset[str] = frozenset({"sdp", "info"})
+    legacy_methods: frozenset[str] = frozenset({"sdp", "conference"})
+    modern_methods: frozenset[str] = frozenset({"sdp", "info", "conference"})
 
     def route(self, user: str | None) -> str | None:
         """The space a Request-URI user part names, or None (404)."""

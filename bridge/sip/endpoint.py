@@ -272,6 +272,11 @@ class Endpoint:
         for entry in [e for e in self._client.values() if e.dest == dest]:
             self._run(entry, entry.tx.transport_error(now), now)
 
+    def forget_dialog(self, dialog_id: DialogId) -> None:
+        """End a dialog without a request: a subscription's dialog after its final NOTIFY
+        (RFC 6665 §4.4.1). Transactions in flight finish on their own."""
+        self._end_dialog(dialog_id, EndReason.FORGOTTEN)
+
     def bye(self, dialog_id: DialogId, *, now: float) -> int:
         return self.send_in_dialog(dialog_id, "BYE", now=now)
 

@@ -47,6 +47,7 @@ class EndReason(Enum):
     NO_ACK = "no-ack"  # our 2xx was never acknowledged (§13.3.1.4); the endpoint sent BYE
     REJECTED = "rejected"  # a final non-2xx answer ended an early dialog
     TIMEOUT = "timeout"  # an in-dialog request timed out or got 408/481 (§12.2.1.2)
+    FORGOTTEN = "forgotten"  # ended by the user of the endpoint (a finished subscription)
 
 
 @dataclass(frozen=True, slots=True)

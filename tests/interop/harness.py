@@ -58,24 +58,37 @@ def free_port(host: str = LOOPBACK, *, both: bool = True) -> int:
 
 def options_ping(host: str, port: int, timeout: float = 0.5) -> bytes | None:
     """Send one OPTIONS over UDP and return the response bytes, or None on timeout."""
+    return probe(host, port, "OPTIONS", "", timeout)
+
+
+def probe(
+    host: str, port: int, method: str, headers: str, timeout: float = 0.5, *, user: str = "ping"
+) -> bytes | None:
+    """Send one out-of-dialog request over UDP (``headers``: extra lines, LF-separated) and return
+    the first response, or None on timeout."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    extra = "".join(f"{line}\r\n" for line in headers.splitlines() if line)
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.bind((host, 0))
         local_port = sock.getsockname()[1]
         h = f"[{host}]" if ":" in host else host
         sock.sendto(
             (
-                f"OPTIONS sip:ping@{h}:{port} SIP/2.0\r\n"
+                f"{method} sip:{user}@{h}:{port} SIP/2.0\r\n"
                 f"Via: SIP/2.0/UDP {h}:{local_port};branch=z9hG4bK{time.monotonic_ns()};rport\r\n"
-                f"From: <sip:probe@{h}>;tag=probe\r\nTo: <sip:ping@{h}>\r\n"
-                f"Call-ID: probe-{time.monotonic_ns()}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+                f"From: <sip:probe@{h}>;tag=probe\r\nTo: <sip:{user}@{h}>\r\n"
+                f"Call-ID: probe-{time.monotonic_ns()}\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\n"
+                f"Contact: <sip:probe@{h}:{local_port}>\r\n{extra}"
                 "Content-Length: 0\r\n\r\n"
             ).encode(),
             (host, port),
         )
         sock.settimeout(timeout)
         try:
-            return sock.recv(65535)
+            while True:
+                data = sock.recv(65535)
+                if not data.startswith(b"SIP/2.0 100 "):
+                    return data
         except TimeoutError:
             return None
 

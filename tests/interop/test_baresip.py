@@ -87,7 +87,6 @@ def test_admin_mute_and_unmute_reach_baresip(tmp_path: pathlib.Path) -> None:
         wait_for_log(daemon, phone, r"\bcall ended\b")
 
 
-
 def received_offers(phone: Baresip) -> list[str]:
     """Audio directions of the bridge's re-INVITEs to baresip, in order (baresip's own INVITE
     goes to sip:demo@)."""

@@ -3,12 +3,13 @@ acting through the REST API (SPEC §3-§7)."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import pathlib
 from collections.abc import Iterator
 
 import pytest
 
-from tests.interop.harness import Daemon, free_port, running_daemon
+from tests.interop.harness import Daemon, explain, free_port, probe, running_daemon, sipp
 from tests.interop.meeting import Moderator, phone_call
 from tests.interop.scenario import Phone
 
@@ -220,3 +221,33 @@ def test_conference_unreachable_keys_get_503_and_new_calls_503(tmp_path: pathlib
         phone_call(daemon, refused, tmp_path),
     ):
         pass
+
+
+def test_conference_subscription_shows_the_roster_and_mutes(
+    daemon: Daemon, tmp_path: pathlib.Path
+) -> None:
+    (tmp_path / "phone").mkdir()
+    phone = Phone().invite().expect_reinvite("sendonly").pause(2000).bye()
+    with phone_call(daemon, phone, tmp_path / "phone"):
+        moderator = Moderator(daemon)
+        attendee = moderator.phone()["attendeeId"]
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            watcher = pool.submit(
+                sipp, daemon, "subscribe_conference.xml", workdir=tmp_path, timeout=20
+            )
+            daemon.wait_log("conference subscribed")
+            moderator.mute(attendee)
+            result = watcher.result(60)
+        assert result.returncode == 0, explain(result, daemon, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [("Event: presence", 489), ("Event: conference\nExpires: 5", 423)],
+    ids=["other-event", "too-brief"],
+)
+def test_bad_subscriptions_are_refused(
+    daemon: Daemon, tmp_path: pathlib.Path, headers: str, status: int
+) -> None:
+    answer = probe(daemon.host, daemon.port, "SUBSCRIBE", headers, timeout=3, user="demo")
+    assert answer is not None and answer.startswith(f"SIP/2.0 {status} ".encode()), answer
