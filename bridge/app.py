@@ -242,6 +242,7 @@ def call_settings(config: Config) -> CallSettings:
         dialplan=config.dialplan,
         lobby_timeout=calls.lobby_timeout_seconds,
         ringing_interval=calls.ringing_interval_seconds,
+        lobby_answer=calls.lobby_mode == "answer",
         keys=KeyMap(mute=calls.mute_key, hand=calls.hand_key, mute_all=calls.mute_all_key),
         legacy_methods=frozenset(calls.legacy_signalling),
         modern_methods=frozenset(calls.modern_signalling),

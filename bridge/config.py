@@ -99,6 +99,9 @@ class CallsConfig:
     """How long a guest may wait in the lobby before 480 Temporarily Unavailable."""
     ringing_interval_seconds: float = 60.0
     """180 Ringing is re-sent this often so that proxies do not give up on a waiting call."""
+    lobby_mode: str = "ring"
+    """``ring``: guests hear ringing until admitted; ``answer``: answered at once with inactive
+    media, re-offered when admitted."""
     mute_key: str = "*6"
     hand_key: str = "*9"
     mute_all_key: str = "*7"
@@ -306,6 +309,7 @@ def _calls(data: Mapping[str, Any], source: str) -> CallsConfig:
     keys = (
         "lobby_timeout_seconds",
         "ringing_interval_seconds",
+        "lobby_mode",
         "mute_key",
         "hand_key",
         "mute_all_key",
@@ -339,7 +343,11 @@ def _calls(data: Mapping[str, Any], source: str) -> CallsConfig:
                 source, "calls." + name, 'expected a list of "sdp", "info", "conference"'
             )
         signalling[name] = tuple(methods)
+    lobby_mode = _get(data, "lobby_mode", str, source, "calls.", "ring")
+    if lobby_mode not in ("ring", "answer"):
+        raise ConfigError(source, "calls.lobby_mode", 'expected "ring" or "answer"')
     return CallsConfig(
+        lobby_mode=lobby_mode,
         lobby_timeout_seconds=_seconds(data, "lobby_timeout_seconds", source, 300.0, "calls."),
         ringing_interval_seconds=max(
             1.0, _seconds(data, "ringing_interval_seconds", source, 60.0, "calls.")

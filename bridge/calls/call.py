@@ -30,6 +30,11 @@ class Call:
     meeting_id: str | None = None
     attendee_id: str | None = None
     admitted: bool = False
+    waiting: bool = False
+    """In the lobby: ringing, or answered with inactive media (the answer variant)."""
+    stale_sdp: bool = False
+    """Our last SDP says nothing of the server's state (inactive in the lobby): re-offer."""
+    offering_stale: bool = False
     dialog: DialogId | None = None
     media: MediaPort | None = None
     session_id: int = 0

@@ -253,6 +253,7 @@ class ConferenceCalls:
             self._refuse(call, 503, "Conference Unavailable", str(exc), headers=RETRY_AFTER)
             return
         log.info("caller waiting", call_id=call.call_id, space=call.space_id)
+        call.waiting = True
 
         def ring() -> None:
             if call.request_id is not None and not call.ended:
@@ -261,11 +262,21 @@ class ConferenceCalls:
                 call.timers.append(self._later(self._settings.ringing_interval, ring))
 
         def give_up() -> None:
-            if call.request_id is not None and not call.ended:
-                self._refuse(call, 480, "Lobby Timeout", "nobody admitted the caller in time")
+            if call.waiting and not call.ended:
+                why = "nobody admitted the caller in time"
+                if call.request_id is not None:
+                    self._refuse(call, 480, "Lobby Timeout", why)
+                else:
+                    self._hang_up(call, why, reason=(480, "Lobby Timeout"))
 
-        ring()
         call.timers.append(self._later(self._settings.lobby_timeout, give_up))
+        if self._settings.lobby_answer:
+            # The variant for phones and proxies that give up on long ringing: answer now with
+            # the media inactive, and re-offer once a moderator admits the caller.
+            await self._admit(call)
+            self._signal.notify(call, policy.Notify("lobby", "waiting"))
+        else:
+            ring()
 
     async def _admit(self, call: Call) -> None:
         """Answer the INVITE: muted from the first answer if the server says so (no audio leaks)."""
@@ -274,11 +285,12 @@ class ConferenceCalls:
             self._media.release(port)
             return
         call.media = port
-        call.admitted = True
+        call.admitted = not call.waiting
         rid, call.request_id = call.request_id, None
-        for timer in call.timers:
-            timer.cancel()
-        call.timers.clear()
+        if not call.waiting:
+            for timer in call.timers:
+                timer.cancel()
+            call.timers.clear()
         try:
             local = self._signal.describe(call, call.offer)
         except RemoteProtocolError as exc:
@@ -575,18 +587,35 @@ class ConferenceCalls:
 
     def _lobby_decision(self, attendee_id: str, state: str) -> None:
         call = self._by_attendee.get(attendee_id)
-        if call is None or call.request_id is None or call.ended:
+        if call is None or not call.waiting or call.ended:
             return
         if state == "GRANTED":
             log.info("caller admitted", call_id=call.call_id, space=call.space_id)
+            call.waiting = False
+            for timer in call.timers:
+                timer.cancel()
+            call.timers.clear()
             self._spawn(self._admitted(call))
         elif state == "REJECTED":
-            self._refuse(call, 603, "Decline", "denied by a moderator", reason_text="Guest denied")
+            why = "denied by a moderator"
+            if call.request_id is not None:
+                self._refuse(call, 603, "Decline", why, reason_text="Guest denied")
+            else:
+                self._signal.notify(call, policy.Notify("lobby", "denied"))
+                self._hang_up(call, why, reason=(603, "Guest denied"))
 
     async def _admitted(self, call: Call) -> None:
+        if call.dialog is not None:
+            # Answered in the lobby with inactive media: re-offer (SPEC §6, the answer variant).
+            call.admitted = True
+            call.stale_sdp = True
+            self._signal.notify(call, policy.Notify("lobby", "admitted"))
         # Admission may have muted the caller (mute on entry); read the state it starts with.
         await self._resync_call(call)
-        await self._admit(call)
+        if call.dialog is None:
+            await self._admit(call)
+        else:
+            self._signal.reconcile(call)
 
     async def _resync(self, space_id: str) -> None:
         """After a reconnection: re-read every call's state; re-signal phones that disagree."""
@@ -642,10 +671,14 @@ class ConferenceCalls:
         except LocalProtocolError:
             return None  # cancelled meanwhile: the endpoint already answered 487
 
-    def _hang_up(self, call: Call, why: str) -> None:
+    def _hang_up(self, call: Call, why: str, *, reason: tuple[int, str] | None = None) -> None:
+        """BYE, with an RFC 3326 ``Reason`` when ``reason`` (cause, text) says why."""
         self._end(call, why)  # first, so that the BYE's own DialogTerminated finds nothing to end
         if call.dialog is not None and self._endpoint.dialog(call.dialog) is not None:
-            self._endpoint.bye(call.dialog, now=self._clock())
+            headers: tuple[tuple[str, str], ...] = ()
+            if reason is not None:
+                headers = (("Reason", f'SIP;cause={reason[0]};text="{reason[1]}"'),)
+            self._endpoint.send_in_dialog(call.dialog, "BYE", now=self._clock(), headers=headers)
             self._flush()
 
     def _end(self, call: Call, why: str) -> None:

@@ -20,6 +20,8 @@ class CallSettings:
     """Request-URI user → space id; a user that is not listed names the space itself."""
     lobby_timeout: float = 300.0
     ringing_interval: float = 60.0
+    lobby_answer: bool = False
+    """Answer lobby callers at once with inactive media instead of ringing (SPEC §6)."""
     keys: KeyMap = field(default_factory=KeyMap)
     legacy_methods: frozenset[str] = frozenset({"sdp", "conference"})
     modern_methods: frozenset[str] = frozenset({"sdp", "info", "conference"})

@@ -63,7 +63,8 @@ class Signalling:
             or call.dialog is None
             or not call.sdp_signalling
             or "sdp" not in self._settings.methods(call.state.generation)
-            or not policy.needs_offer(call.state)
+            or call.waiting
+            or not (policy.needs_offer(call.state) or call.stale_sdp)
             or call.offer_request is not None
             or call.lock.locked()  # the phone's request in progress; its handler reconciles after
             or self._endpoint.invite_pending(call.dialog)
@@ -71,6 +72,8 @@ class Signalling:
             return
         local = self.describe(call, None, reoffer=True)
         call.offering = call.state.audio
+        # This offer carries the current state; a failure below (491) makes it stale again.
+        call.offering_stale, call.stale_sdp = call.stale_sdp, False
         try:
             call.offer_request = self._endpoint.send_in_dialog(
                 call.dialog,
@@ -93,6 +96,8 @@ class Signalling:
         if call.offer_request != rid or status < 200:
             return
         call.offer_request = None
+        if status >= 300:
+            call.stale_sdp = call.stale_sdp or call.offering_stale
         if status < 300:
             call.state.signalled_audio = call.offering
         elif status in (488, 501):
@@ -118,7 +123,9 @@ class Signalling:
         call.session_version += 1
         ports = {"audio": call.media.port, "video": call.media.port + 2}
         direction = policy.wanted_direction(call.state)
-        if (
+        if call.waiting:
+            direction = sdp.Direction.INACTIVE  # no media flows in the lobby (SPEC §6)
+        elif (
             call.state.held
             or "sdp" not in self._settings.methods(call.state.generation)
             or not call.sdp_signalling
@@ -162,6 +169,8 @@ def _event_body(note: policy.Notify) -> bytes | None:
             return bodies.muteall_event(phase)
         case "preventunmuting", bool(enabled):
             return bodies.preventunmuting_event(enabled=enabled)
+        case "lobby", "waiting" | "admitted" | "denied" as lobby:
+            return bodies.lobby_event(lobby)
         case "meeting", "ended":
             return bodies.meeting_event("ended")
     return None

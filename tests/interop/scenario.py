@@ -165,8 +165,10 @@ class Phone:
         self._answer_last("", "")
         return self
 
-    def expect_bye(self, *, timeout_ms: int = 10000) -> Phone:
-        self.steps.append(f'  <recv request="BYE" timeout="{timeout_ms}"/>\n')
+    def expect_bye(self, *, timeout_ms: int = 10000, check: str | None = None) -> Phone:
+        """A BYE from the bridge; ``check`` is a regex on the whole message."""
+        action = f"    <action>\n{self._check(check, 'msg')}    </action>\n" if check else ""
+        self.steps.append(f'  <recv request="BYE" timeout="{timeout_ms}">\n{action}  </recv>\n')
         self._answer_last("", "")
         return self
 

@@ -251,3 +251,26 @@ def test_bad_subscriptions_are_refused(
 ) -> None:
     answer = probe(daemon.host, daemon.port, "SUBSCRIBE", headers, timeout=3, user="demo")
     assert answer is not None and answer.startswith(f"SIP/2.0 {status} ".encode()), answer
+
+
+@pytest.mark.parametrize("decision", ["allow", "deny"])
+def test_lobby_answer_variant(tmp_path: pathlib.Path, decision: str) -> None:
+    """lobby_mode = "answer": 200 at once with inactive media; admission re-offers (sendrecv),
+    a denial hangs up with a Reason."""
+    with running_daemon(tmp_path, extra_config='\n[calls]\nlobby_mode = "answer"\n') as daemon:
+        phone = Phone().invite(answer="inactive")
+        if decision == "allow":
+            phone.expect_reinvite("sendrecv").pause(300).bye()
+        else:
+            phone.expect_bye(check="Reason: SIP;cause=603")
+        with phone_call(daemon, phone, tmp_path, service="lobby"):
+            moderator = Moderator(daemon, "lobby")
+            waiting = moderator.phone()
+            daemon.wait_log("caller waiting")
+            moderator.call(
+                "POST",
+                f"{moderator.meeting}/attendees/meetingpermissions/{decision}",
+                {"attendeeId": waiting["attendeeId"]},
+            )
+        if decision == "deny":
+            daemon.wait_log("call ended", "reason=denied by a moderator")
