@@ -246,6 +246,7 @@ def call_settings(config: Config) -> CallSettings:
         keys=KeyMap(mute=calls.mute_key, hand=calls.hand_key, mute_all=calls.mute_all_key),
         legacy_methods=frozenset(calls.legacy_signalling),
         modern_methods=frozenset(calls.modern_signalling),
+        user_agents=tuple((match, frozenset(methods)) for match, methods in calls.user_agents),
     )
 
 

@@ -109,6 +109,9 @@ class CallsConfig:
     """Mute signalling methods for legacy endpoints: ``sdp`` (re-INVITE), ``info`` (JSON events),
     ``conference`` (RFC 4575 NOTIFYs to endpoints that subscribe)."""
     modern_signalling: tuple[str, ...] = ("sdp", "info", "conference")
+    user_agents: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """``[[calls.user_agents]] match = "Yealink*"``, ``signalling = [...]``: per-phone-model methods,
+    first match wins (case-insensitive glob on User-Agent)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +318,7 @@ def _calls(data: Mapping[str, Any], source: str) -> CallsConfig:
         "mute_all_key",
         "legacy_signalling",
         "modern_signalling",
+        "user_agents",
     )
     _known(data, keys, source, "calls.")
     sequences: dict[str, str] = {}
@@ -343,6 +347,21 @@ def _calls(data: Mapping[str, Any], source: str) -> CallsConfig:
                 source, "calls." + name, 'expected a list of "sdp", "info", "conference"'
             )
         signalling[name] = tuple(methods)
+    agents: list[tuple[str, tuple[str, ...]]] = []
+    for i, item in enumerate(_get(data, "user_agents", list, source, "calls.", [])):
+        key = f"calls.user_agents[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(source, key, "expected a table with match and signalling")
+        _known(item, ("match", "signalling"), source, key + ".")
+        match = _get(item, "match", str, source, key + ".", None)
+        methods = _get(item, "signalling", list, source, key + ".", None)
+        if not match:
+            raise ConfigError(source, key + ".match", "expected a User-Agent pattern")
+        if methods is None or not all(m in _SIGNALLING for m in methods):
+            raise ConfigError(
+                source, key + ".signalling", 'expected a list of "sdp", "info", "conference"'
+            )
+        agents.append((match, tuple(methods)))
     lobby_mode = _get(data, "lobby_mode", str, source, "calls.", "ring")
     if lobby_mode not in ("ring", "answer"):
         raise ConfigError(source, "calls.lobby_mode", 'expected "ring" or "answer"')
@@ -357,6 +376,7 @@ def _calls(data: Mapping[str, Any], source: str) -> CallsConfig:
         mute_all_key=sequences["mute_all_key"],
         legacy_signalling=signalling["legacy_signalling"],
         modern_signalling=signalling["modern_signalling"],
+        user_agents=tuple(agents),
     )
 
 

@@ -75,6 +75,13 @@ def test_listen_forms(tmp_path: pathlib.Path) -> None:
         ({"calls": {"modern_signalling": ["smoke"]}}, "calls.modern_signalling", '"sdp"'),
         ({"calls": {"lobby_timeout_seconds": "1"}}, "calls.lobby_timeout_seconds", "seconds"),
         ({"dialplan": {"100": 100}}, "dialplan.100", "space id"),
+        ({"calls": {"lobby_mode": "hum"}}, "calls.lobby_mode", '"ring" or "answer"'),
+        ({"calls": {"user_agents": [{"match": "x"}]}}, "calls.user_agents[0].signalling", "list"),
+        (
+            {"calls": {"user_agents": [{"signalling": ["sdp"]}]}},
+            "calls.user_agents[0].match",
+            "pattern",
+        ),
         ({"server": {"port": 70000}}, "server.port", "0-65535"),
         (
             {"server": {}, "conference": {"url": "http://x", "token_env": "HOME"}},

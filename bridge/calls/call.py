@@ -24,6 +24,8 @@ class Call:
     space_id: str
     display_name: str
     state: policy.CallState
+    methods: frozenset[str] = frozenset({"sdp"})
+    """How the phone is told of mute changes (SPEC §5), from its generation and User-Agent."""
     request_id: int | None = None
     """The initial INVITE until it is answered."""
     offer: sdp.SessionDescription | None = None

@@ -184,6 +184,7 @@ class ConferenceCalls:
             space_id=space_id,
             display_name=request.from_.display_name or _user_of(request),
             state=policy.CallState(generation),
+            methods=self._settings.methods(generation, request.headers.get("user-agent")),
             request_id=rid,
             offer=offer,
             session_id=next(self._session_ids),

@@ -9,7 +9,9 @@ converges to the server after any interleaving of events: the orchestrator compa
 until they agree.
 
 The bridge joins as a modern (1.1) client for every phone and plays the legacy rules itself, so that
-legacy phones get the SPEC §3 behaviour whatever the server does for legacy clients.
+legacy phones get the SPEC §3 behaviour whatever the server does for legacy clients. :class:`Notify`
+commands are notices for every phone; whether one is sent (INFO) depends on the phone's signalling
+methods, not on its generation.
 """
 
 from __future__ import annotations
@@ -200,7 +202,7 @@ def on_server_media(state: CallState, audio: bool, video: bool, *, ordered: bool
         state.audio = False
         state.audio_before_hold = True
         commands.append(SetMedia(audio=False))
-    if ordered and state.modern:
+    if ordered:
         commands.append(Notify("tracksstatus.change", audio, video=video))
     return commands
 
@@ -210,10 +212,8 @@ def on_hand(state: CallState, hand: Hand) -> list[Command]:
     if hand is state.hand:
         return []
     state.hand = hand
-    commands: list[Command] = []
-    if state.modern:
-        commands.append(Notify("hand", hand.value))
-    elif hand is Hand.ACCEPTED and not state.audio and not state.held:
+    commands: list[Command] = [Notify("hand", hand.value)]
+    if not state.modern and hand is Hand.ACCEPTED and not state.audio and not state.held:
         # SPEC §3: the bridge unmutes on the server first; the phone is told once that succeeded.
         commands.append(SetMedia(audio=True))
     return commands
@@ -224,8 +224,7 @@ def on_mute_all(state: CallState, *, excluded: bool, done: bool) -> list[Command
     commands: list[Command] = []
     if done and not excluded and state.audio:
         state.audio = False  # the per-attendee tracksstatus says the same; do not wait for it
-    if state.modern:
-        commands.append(Notify("muteall", "muted" if done else "muting"))
+    commands.append(Notify("muteall", "muted" if done else "muting"))
     return commands
 
 
@@ -233,7 +232,7 @@ def on_prevent_unmuting(state: CallState, enabled: bool) -> list[Command]:
     if enabled == state.prevent_unmuting:
         return []
     state.prevent_unmuting = enabled
-    return [Notify("preventunmuting", enabled)] if state.modern else []
+    return [Notify("preventunmuting", enabled)]
 
 
 # -- what the phone must be told -----------------------------------------------------------------

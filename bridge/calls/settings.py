@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -32,5 +33,14 @@ class CallSettings:
             return None
         return self.dialplan.get(user, user)
 
-    def methods(self, generation: Generation) -> frozenset[str]:
+    user_agents: tuple[tuple[str, frozenset[str]], ...] = ()
+    """``(glob, methods)``: the first pattern matching an endpoint's User-Agent (case-insensitive)
+    chooses its signalling methods instead of the generation's default."""
+
+    def methods(self, generation: Generation, user_agent: str | None = None) -> frozenset[str]:
+        if user_agent:
+            agent = user_agent.lower()
+            for pattern, methods in self.user_agents:
+                if fnmatch.fnmatchcase(agent, pattern.lower()):
+                    return methods
         return self.modern_methods if generation is Generation.MODERN else self.legacy_methods

@@ -37,7 +37,7 @@ class Signalling:
 
     def notify(self, call: Call, note: policy.Notify) -> None:
         """An INFO JSON event, for endpoints whose signalling methods include ``info``."""
-        if call.dialog is None or "info" not in self._settings.methods(call.state.generation):
+        if call.dialog is None or "info" not in call.methods:
             return
         body = _event_body(note)
         if body is None:
@@ -62,7 +62,7 @@ class Signalling:
             call.ended
             or call.dialog is None
             or not call.sdp_signalling
-            or "sdp" not in self._settings.methods(call.state.generation)
+            or "sdp" not in call.methods
             or call.waiting
             or not (policy.needs_offer(call.state) or call.stale_sdp)
             or call.offer_request is not None
@@ -125,11 +125,7 @@ class Signalling:
         direction = policy.wanted_direction(call.state)
         if call.waiting:
             direction = sdp.Direction.INACTIVE  # no media flows in the lobby (SPEC §6)
-        elif (
-            call.state.held
-            or "sdp" not in self._settings.methods(call.state.generation)
-            or not call.sdp_signalling
-        ):
+        elif call.state.held or "sdp" not in call.methods or not call.sdp_signalling:
             # On hold the phone's offer decides (sendonly → recvonly, SPEC §2); what it sends
             # meanwhile ends at the anchor, and the server has it muted.
             direction = sdp.Direction.SENDRECV

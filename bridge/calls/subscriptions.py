@@ -96,7 +96,8 @@ class Subscriptions:
         now = self._clock()
         event = (request.headers.get("event") or "").partition(";")[0].strip().lower()
         generation = classify(request.headers.get(self._settings.version_header))
-        if event != conference_info.EVENT or "conference" not in self._settings.methods(generation):
+        methods = self._settings.methods(generation, request.headers.get("user-agent"))
+        if event != conference_info.EVENT or "conference" not in methods:
             self._endpoint.respond(rid, 489, "Bad Event", now=now, headers=ALLOW_EVENTS)
             return
         expires = _expires(request.headers.get("expires"))

@@ -101,10 +101,16 @@ def test_refused_unmute(
     ("generation", "before", "hand", "commands"),
     [
         # legacy: accepted → the bridge unmutes on the server first
-        (LEGACY, {"audio": False}, Hand.ACCEPTED, [SetMedia(audio=True)]),
-        (LEGACY, {"audio": False, "held": True}, Hand.ACCEPTED, []),  # not while on hold
-        (LEGACY, {"audio": True}, Hand.ACCEPTED, []),
-        (LEGACY, {}, Hand.RAISED, []),
+        (
+            LEGACY,
+            {"audio": False},
+            Hand.ACCEPTED,
+            [Notify("hand", "accepted"), SetMedia(audio=True)],
+        ),
+        # not while on hold
+        (LEGACY, {"audio": False, "held": True}, Hand.ACCEPTED, [Notify("hand", "accepted")]),
+        (LEGACY, {"audio": True}, Hand.ACCEPTED, [Notify("hand", "accepted")]),
+        (LEGACY, {}, Hand.RAISED, [Notify("hand", "raised")]),
         # modern: told, unmutes itself
         (MODERN, {}, Hand.ACCEPTED, [Notify("hand", "accepted")]),
         (MODERN, {}, Hand.RAISED, [Notify("hand", "raised")]),
@@ -121,7 +127,9 @@ def test_hand(
 
 def test_server_media_orders_and_reports() -> None:
     legacy, modern = state(audio=True), state(MODERN, audio=True)
-    assert policy.on_server_media(legacy, False, False, ordered=True) == []
+    assert policy.on_server_media(legacy, False, False, ordered=True) == [
+        Notify("tracksstatus.change", False, video=False)
+    ]
     assert not legacy.audio
     assert policy.on_server_media(modern, False, True, ordered=True) == [
         Notify("tracksstatus.change", False, video=True)
@@ -129,17 +137,17 @@ def test_server_media_orders_and_reports() -> None:
     assert policy.on_server_media(modern, True, False, ordered=False) == []  # a report
     held = state(held=True)
     # unmuted while held: muted again, the unmute kept for the resume
-    assert policy.on_server_media(held, True, False, ordered=True) == [SetMedia(audio=False)]
+    assert policy.on_server_media(held, True, False, ordered=False) == [SetMedia(audio=False)]
     assert held.audio_before_hold and not held.audio
 
 
 def test_mute_all() -> None:
     legacy, spared, modern = state(audio=True), state(audio=True), state(MODERN, audio=True)
-    assert policy.on_mute_all(legacy, excluded=False, done=False) == []
+    assert policy.on_mute_all(legacy, excluded=False, done=False) == [Notify("muteall", "muting")]
     assert legacy.audio  # muting: nothing yet
-    assert policy.on_mute_all(legacy, excluded=False, done=True) == []
+    assert policy.on_mute_all(legacy, excluded=False, done=True) == [Notify("muteall", "muted")]
     assert not legacy.audio
-    assert policy.on_mute_all(spared, excluded=True, done=True) == []
+    assert policy.on_mute_all(spared, excluded=True, done=True) == [Notify("muteall", "muted")]
     assert spared.audio
     assert policy.on_mute_all(modern, excluded=False, done=True) == [Notify("muteall", "muted")]
 
@@ -194,8 +202,7 @@ def test_keys(before: dict[str, object], sequence: str, commands: list[policy.Co
     assert policy.on_keys(state(**before), sequence, KEYS) == commands
 
 
-def test_prevent_unmuting_notice_only_for_modern_and_on_change() -> None:
-    modern = state(MODERN)
-    assert policy.on_prevent_unmuting(modern, True) == [Notify("preventunmuting", True)]
-    assert policy.on_prevent_unmuting(modern, True) == []
-    assert policy.on_prevent_unmuting(state(), True) == []
+def test_prevent_unmuting_notice_on_change_only() -> None:
+    phone = state(MODERN)
+    assert policy.on_prevent_unmuting(phone, True) == [Notify("preventunmuting", True)]
+    assert policy.on_prevent_unmuting(phone, True) == []

@@ -274,3 +274,13 @@ def test_lobby_answer_variant(tmp_path: pathlib.Path, decision: str) -> None:
             )
         if decision == "deny":
             daemon.wait_log("call ended", "reason=denied by a moderator")
+
+
+def test_user_agent_patterns_choose_the_signalling(tmp_path: pathlib.Path) -> None:
+    """A legacy phone (no spacesVersion) whose User-Agent matches gets INFO events, not re-INVITEs."""
+    agents = '\n[calls]\nuser_agents = [{ match = "acme-desk*", signalling = ["info"] }]\n'
+    with running_daemon(tmp_path, extra_config=agents) as daemon:
+        phone = Phone().invite().expect_info("audio.:false.*tracksstatus.change").bye()
+        with phone_call(daemon, phone, tmp_path, version_header="User-Agent: ACME-Desk/2.0"):
+            moderator = Moderator(daemon)
+            moderator.mute(moderator.phone()["attendeeId"])
