@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Literal, assert_never
+from typing import assert_never
 
 import structlog
 
-from ..sip import bodies, sdp
+from ..sip import sdp
 from ..sip.dialog import DialogId
 from ..sip.endpoint import Endpoint
-from ..sip.errors import LocalProtocolError, RemoteProtocolError
+from ..sip.errors import RemoteProtocolError
 from ..sip.events import (
     DialogConfirmed,
     DialogTerminated,
@@ -36,28 +36,24 @@ from ..sip.uri import SipUri
 from ..spaces import events as ev
 from ..spaces.client import SpacesClient
 from ..spaces.errors import (
-    ApiError,
     Forbidden,
     NotFound,
-    PreventUnmuting,
     SpacesError,
 )
 from . import policy
-from .call import Call, Unreachable
+from .actions import ATTENDEE_TYPE, RETRY_AFTER, Actions
+from .call import Call
 from .protocols import Cancellable, Media
 from .settings import CallSettings
-from .signalling import Signalling
+from .signalling import Signalling, answer
 from .subscriptions import Subscriptions
 from .version import Generation, classify
 
 log = structlog.get_logger("bridge.calls")
 
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, SUBSCRIBE"
-ACCEPT_INFO = (bodies.DTMF_RELAY, bodies.DTMF, bodies.SPACES_JSON)
-ATTENDEE_TYPE = "phone"
 #: The version the bridge joins with for every phone: it is a modern client on their behalf (SPEC §1).
 CLIENT_VERSION = "1.1"
-RETRY_AFTER = (("Retry-After", "30"),)
 
 
 class ConferenceCalls:
@@ -86,6 +82,9 @@ class ConferenceCalls:
         self._spawn = spawn
         self._later = later
         self._signal = Signalling(endpoint, settings, clock=clock, flush=flush)
+        self._actions = Actions(
+            endpoint, client, self._signal, settings, clock=clock, flush=flush, spawn=spawn
+        )
         self.subscriptions = Subscriptions(
             endpoint,
             client,
@@ -154,7 +153,11 @@ class ConferenceCalls:
         elif method == "INVITE" and dialog is not None:
             self._on_reinvite(rid, request, dialog, now)
         elif method == "INFO":
-            self._on_info(rid, request, dialog, now)
+            call = self._by_dialog.get(dialog) if dialog is not None else None
+            if call is None:
+                self._endpoint.respond(rid, 481, now=now)
+            else:
+                self._actions.on_info(call, rid, request, now)
         elif method == "SUBSCRIBE":
             self.subscriptions.on_subscribe(rid, request, dialog)
         else:
@@ -365,7 +368,7 @@ class ConferenceCalls:
                 log.info("hold" if held else "resume", call_id=call.call_id, space=call.space_id)
 
         async def answer() -> None:
-            await self._perform(call, commands)
+            await self._actions.perform(call, commands)
             try:
                 local = self._signal.describe(call, offer)
             except RemoteProtocolError as exc:
@@ -376,142 +379,6 @@ class ConferenceCalls:
             self._flush()
 
         self._spawn(answer())
-
-    def _on_info(self, rid: int, request: Request, dialog: DialogId | None, now: float) -> None:
-        call = self._by_dialog.get(dialog) if dialog is not None else None
-        if call is None:
-            self._endpoint.respond(rid, 481, now=now)
-            return
-        package = request.headers.get("info-package")
-        if package is not None and package.strip().lower() != bodies.INFO_PACKAGE:
-            self._endpoint.respond(rid, 469, "Bad Info Package", now=now)
-            return
-        ctype = (request.content_type or "").partition(";")[0].strip().lower()
-        if ctype not in ACCEPT_INFO:
-            accept = (("Accept", ", ".join(ACCEPT_INFO)),)
-            self._endpoint.respond(rid, 415, now=now, headers=accept)
-            return
-        try:
-            if ctype == bodies.SPACES_JSON:
-                item = bodies.parse_json_request(request.body)
-                self._spawn(self._json_request(call, rid, item))
-            else:
-                key = bodies.parse_dtmf(request.body, ctype)
-                self._on_key(call, rid, key.digit)
-        except RemoteProtocolError as exc:
-            self._endpoint.respond(rid, exc.status_hint, exc.reason, now=now)
-
-    def _on_key(self, call: Call, rid: int, digit: str) -> None:
-        log.info("dtmf", call_id=call.call_id, space=call.space_id, digit=digit)
-        sequence = policy.on_digit(call.keys, digit, self._clock(), self._settings.keys)
-        if sequence is None:
-            self._respond(rid, 200)
-            return
-        commands = policy.on_keys(call.state, sequence, self._settings.keys)
-        log.info("key sequence", call_id=call.call_id, sequence=sequence)
-
-        async def run() -> None:
-            try:
-                await self._perform(call, commands, by_key=True, strict=True, reconcile=False)
-            except Unreachable:
-                self._respond(rid, 503, "Conference Unavailable", headers=RETRY_AFTER)
-            else:
-                self._respond(rid, 200)
-            self._flush()
-            self._signal.reconcile(call)
-
-        self._spawn(run())
-
-    async def _json_request(self, call: Call, rid: int, item: bodies.JsonRequest) -> None:
-        """SPEC §4: 200 applied, 403 refused by policy, 503 unreachable; the body says it too."""
-        match item:
-            case bodies.MediaStateRequest(audio=audio, video=video):
-                commands: list[policy.Command] = []
-                if audio is not None:
-                    commands += policy.on_unmute_request(call.state, audio)
-                if video is not None and video != call.state.video:
-                    commands.append(policy.SetMedia(video=video))
-            case bodies.RaiseHandRequest():
-                commands = [policy.RaiseHand()]
-            case bodies.LowerHandRequest():
-                commands = [policy.LowerHand()]
-            case _:
-                assert_never(item)
-        status: Literal["ok", "denied", "failed"] = "ok"
-        reason: str | None = None
-        code = 200
-        try:
-            refused = await self._perform(call, commands, strict=True, reconcile=False)
-        except Unreachable:
-            status, reason, code = "failed", "conference unreachable", 503
-        else:
-            if refused:
-                status, reason, code = "denied", "unmute denied", 403
-        headers = RETRY_AFTER if code == 503 else ()
-        body = bodies.encode_reply(item.id, status, reason)
-        self._respond(rid, code, headers=headers, body=body, content_type=bodies.SPACES_JSON)
-        self._flush()
-        self._signal.reconcile(call)
-
-    # -- conference commands -------------------------------------------------------------------------
-    async def _perform(
-        self,
-        call: Call,
-        commands: list[policy.Command],
-        *,
-        by_key: bool = False,
-        strict: bool = False,
-        reconcile: bool = True,
-    ) -> bool:
-        """Run ``commands`` in order for ``call``; True if an unmute was refused by policy.
-
-        ``strict`` raises :class:`Unreachable` when the server could not be reached (the phone's
-        request then gets 503); otherwise that is logged and the state stays as the server last said.
-        ``reconcile`` false leaves the re-offer to the caller, who answers the phone's request first.
-        """
-        refused = False
-        async with call.lock:
-            queue = list(commands)
-            while queue:
-                command = queue.pop(0)
-                if call.ended or call.meeting_id is None or call.attendee_id is None:
-                    return refused
-                try:
-                    await self._command(call, command)
-                except PreventUnmuting:
-                    refused = True
-                    queue += policy.unmute_refused(call.state, by_key=by_key)
-                    log.info("unmute refused", call_id=call.call_id, hand=call.state.hand.value)
-                except ApiError as exc:
-                    log.warning("conference refused", call_id=call.call_id, error=str(exc))
-                except SpacesError as exc:
-                    log.warning("conference unreachable", call_id=call.call_id, error=str(exc))
-                    if strict:
-                        raise Unreachable(str(exc)) from exc
-        if reconcile:
-            self._signal.reconcile(call)
-        return refused
-
-    async def _command(self, call: Call, command: policy.Command) -> None:
-        assert call.meeting_id is not None and call.attendee_id is not None
-        space, meeting, attendee = call.space_id, call.meeting_id, call.attendee_id
-        match command:
-            case policy.SetMedia(audio=audio, video=video, held=held):
-                result = await self._client.set_media_state(
-                    space, meeting, ATTENDEE_TYPE, attendee, audio=audio, video=video, held=held
-                )
-                call.state.audio = result.media_state.audio
-                call.state.video = result.media_state.video
-            case policy.RaiseHand():
-                await self._client.raise_hand(space, meeting, attendee, ATTENDEE_TYPE)
-            case policy.LowerHand():
-                await self._client.lower_hand(space, meeting, attendee, ATTENDEE_TYPE)
-            case policy.MuteAll():
-                await self._client.mute_all(space, meeting, initiator=attendee)
-            case policy.Notify():
-                self._signal.notify(call, command)
-            case _:
-                assert_never(command)
 
     def _on_response(self, rid: int, status: int, dialog: DialogId | None) -> None:
         if self.subscriptions.on_response(dialog, rid, status):
@@ -579,7 +446,7 @@ class ConferenceCalls:
 
     def _run(self, call: Call, commands: list[policy.Command]) -> None:
         if commands:
-            self._spawn(self._perform(call, commands))
+            self._spawn(self._actions.perform(call, commands))
         else:
             self._signal.reconcile(call)
 
@@ -657,20 +524,16 @@ class ConferenceCalls:
         body: bytes = b"",
         content_type: str | None = None,
     ) -> DialogId | None:
-        if body and content_type is None:
-            content_type = "application/sdp"
-        try:
-            return self._endpoint.respond(
-                rid,
-                status,
-                reason,
-                now=self._clock(),
-                headers=headers,
-                body=body,
-                content_type=content_type,
-            )
-        except LocalProtocolError:
-            return None  # cancelled meanwhile: the endpoint already answered 487
+        return answer(
+            self._endpoint,
+            rid,
+            status,
+            reason,
+            now=self._clock(),
+            headers=headers,
+            body=body,
+            content_type=content_type,
+        )
 
     def _hang_up(self, call: Call, why: str, *, reason: tuple[int, str] | None = None) -> None:
         """BYE, with an RFC 3326 ``Reason`` when ``reason`` (cause, text) says why."""

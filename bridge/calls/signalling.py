@@ -12,6 +12,7 @@ from collections.abc import Callable
 import structlog
 
 from ..sip import bodies, sdp
+from ..sip.dialog import DialogId
 from ..sip.endpoint import Endpoint
 from ..sip.errors import LocalProtocolError
 from . import policy
@@ -170,3 +171,26 @@ def _event_body(note: policy.Notify) -> bytes | None:
         case "meeting", "ended":
             return bodies.meeting_event("ended")
     return None
+
+
+def answer(
+    endpoint: Endpoint,
+    rid: int,
+    status: int,
+    reason: str | None = None,
+    *,
+    now: float,
+    headers: tuple[tuple[str, str], ...] = (),
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> DialogId | None:
+    """Respond to a request that may have been cancelled meanwhile (the endpoint then already
+    answered 487); a body without a type is SDP."""
+    if body and content_type is None:
+        content_type = "application/sdp"
+    try:
+        return endpoint.respond(
+            rid, status, reason, now=now, headers=headers, body=body, content_type=content_type
+        )
+    except LocalProtocolError:
+        return None

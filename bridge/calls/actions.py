@@ -1,0 +1,200 @@
+"""What a phone asks in its call (INFO keys, JSON requests) and the conference commands that its
+actions and the server's events lead to, performed one call at a time and in order (SPEC §4)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Literal, assert_never
+
+import structlog
+
+from ..sip import bodies
+from ..sip.endpoint import Endpoint
+from ..sip.errors import RemoteProtocolError
+from ..sip.message import Request
+from ..spaces.client import SpacesClient
+from ..spaces.errors import ApiError, PreventUnmuting, SpacesError
+from . import policy
+from .call import Call, Unreachable
+from .settings import CallSettings
+from .signalling import Signalling, answer
+
+log = structlog.get_logger("bridge.calls")
+
+ACCEPT_INFO = (bodies.DTMF_RELAY, bodies.DTMF, bodies.SPACES_JSON)
+ATTENDEE_TYPE = "phone"
+RETRY_AFTER = (("Retry-After", "30"),)
+
+
+class Actions:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        client: SpacesClient,
+        signal: Signalling,
+        settings: CallSettings,
+        *,
+        clock: Callable[[], float],
+        flush: Callable[[], None],
+        spawn: Callable[[Awaitable[object]], None],
+    ) -> None:
+        self._endpoint = endpoint
+        self._client = client
+        self._signal = signal
+        self._settings = settings
+        self._clock = clock
+        self._flush = flush
+        self._spawn = spawn
+
+    def on_info(self, call: Call, rid: int, request: Request, now: float) -> None:
+        """INFO in the call: DTMF keys or a JSON request; 469/415/400 for what we cannot read."""
+        package = request.headers.get("info-package")
+        if package is not None and package.strip().lower() != bodies.INFO_PACKAGE:
+            self._endpoint.respond(rid, 469, "Bad Info Package", now=now)
+            return
+        ctype = (request.content_type or "").partition(";")[0].strip().lower()
+        if ctype not in ACCEPT_INFO:
+            accept = (("Accept", ", ".join(ACCEPT_INFO)),)
+            self._endpoint.respond(rid, 415, now=now, headers=accept)
+            return
+        try:
+            if ctype == bodies.SPACES_JSON:
+                item = bodies.parse_json_request(request.body)
+                self._spawn(self._json_request(call, rid, item))
+            else:
+                key = bodies.parse_dtmf(request.body, ctype)
+                self._on_key(call, rid, key.digit)
+        except RemoteProtocolError as exc:
+            self._endpoint.respond(rid, exc.status_hint, exc.reason, now=now)
+
+    def _on_key(self, call: Call, rid: int, digit: str) -> None:
+        log.info("dtmf", call_id=call.call_id, space=call.space_id, digit=digit)
+        sequence = policy.on_digit(call.keys, digit, self._clock(), self._settings.keys)
+        if sequence is None:
+            self._answer(rid, 200)
+            return
+        commands = policy.on_keys(call.state, sequence, self._settings.keys)
+        log.info("key sequence", call_id=call.call_id, sequence=sequence)
+
+        async def run() -> None:
+            try:
+                await self.perform(call, commands, by_key=True, strict=True, reconcile=False)
+            except Unreachable:
+                self._answer(rid, 503, "Conference Unavailable", headers=RETRY_AFTER)
+            else:
+                self._answer(rid, 200)
+            self._flush()
+            self._signal.reconcile(call)
+
+        self._spawn(run())
+
+    async def _json_request(self, call: Call, rid: int, item: bodies.JsonRequest) -> None:
+        """SPEC §4: 200 applied, 403 refused by policy, 503 unreachable; the body says it too."""
+        match item:
+            case bodies.MediaStateRequest(audio=audio, video=video):
+                commands: list[policy.Command] = []
+                if audio is not None:
+                    commands += policy.on_unmute_request(call.state, audio)
+                if video is not None and video != call.state.video:
+                    commands.append(policy.SetMedia(video=video))
+            case bodies.RaiseHandRequest():
+                commands = [policy.RaiseHand()]
+            case bodies.LowerHandRequest():
+                commands = [policy.LowerHand()]
+            case _:
+                assert_never(item)
+        status: Literal["ok", "denied", "failed"] = "ok"
+        reason: str | None = None
+        code = 200
+        try:
+            refused = await self.perform(call, commands, strict=True, reconcile=False)
+        except Unreachable:
+            status, reason, code = "failed", "conference unreachable", 503
+        else:
+            if refused:
+                status, reason, code = "denied", "unmute denied", 403
+        headers = RETRY_AFTER if code == 503 else ()
+        body = bodies.encode_reply(item.id, status, reason)
+        self._answer(rid, code, headers=headers, body=body, content_type=bodies.SPACES_JSON)
+        self._flush()
+        self._signal.reconcile(call)
+
+    async def perform(
+        self,
+        call: Call,
+        commands: list[policy.Command],
+        *,
+        by_key: bool = False,
+        strict: bool = False,
+        reconcile: bool = True,
+    ) -> bool:
+        """Run ``commands`` in order for ``call``; True if an unmute was refused by policy.
+
+        ``strict`` raises :class:`Unreachable` when the server could not be reached (the phone's
+        request then gets 503); otherwise that is logged and the state stays as the server last said.
+        ``reconcile`` false leaves the re-offer to the caller, who answers the phone's request first.
+        """
+        refused = False
+        async with call.lock:
+            queue = list(commands)
+            while queue:
+                command = queue.pop(0)
+                if call.ended or call.meeting_id is None or call.attendee_id is None:
+                    return refused
+                try:
+                    await self._command(call, command)
+                except PreventUnmuting:
+                    refused = True
+                    queue += policy.unmute_refused(call.state, by_key=by_key)
+                    log.info("unmute refused", call_id=call.call_id, hand=call.state.hand.value)
+                except ApiError as exc:
+                    log.warning("conference refused", call_id=call.call_id, error=str(exc))
+                except SpacesError as exc:
+                    log.warning("conference unreachable", call_id=call.call_id, error=str(exc))
+                    if strict:
+                        raise Unreachable(str(exc)) from exc
+        if reconcile:
+            self._signal.reconcile(call)
+        return refused
+
+    async def _command(self, call: Call, command: policy.Command) -> None:
+        assert call.meeting_id is not None and call.attendee_id is not None
+        space, meeting, attendee = call.space_id, call.meeting_id, call.attendee_id
+        match command:
+            case policy.SetMedia(audio=audio, video=video, held=held):
+                result = await self._client.set_media_state(
+                    space, meeting, ATTENDEE_TYPE, attendee, audio=audio, video=video, held=held
+                )
+                call.state.audio = result.media_state.audio
+                call.state.video = result.media_state.video
+            case policy.RaiseHand():
+                await self._client.raise_hand(space, meeting, attendee, ATTENDEE_TYPE)
+            case policy.LowerHand():
+                await self._client.lower_hand(space, meeting, attendee, ATTENDEE_TYPE)
+            case policy.MuteAll():
+                await self._client.mute_all(space, meeting, initiator=attendee)
+            case policy.Notify():
+                self._signal.notify(call, command)
+            case _:
+                assert_never(command)
+
+    def _answer(
+        self,
+        rid: int,
+        status: int,
+        reason: str | None = None,
+        *,
+        headers: tuple[tuple[str, str], ...] = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> None:
+        answer(
+            self._endpoint,
+            rid,
+            status,
+            reason,
+            now=self._clock(),
+            headers=headers,
+            body=body,
+            content_type=content_type,
+        )
