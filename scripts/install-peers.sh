@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs the real SIP peers the interop tests drive (sipp, baresip) when they are missing.
+# Installs the real peers the interop tests drive (sipp, baresip, chromium) when they are missing.
 set -euo pipefail
 missing=()
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v baresip >/dev/null 2>&1 || missing+=(baresip)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# The console's browser tests drive Debian's Chromium (Playwright never downloads a browser here).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
     echo "The interop tests need: ${missing[*]}. Install them with:" >&2

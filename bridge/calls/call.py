@@ -24,6 +24,8 @@ class Call:
     space_id: str
     display_name: str
     state: policy.CallState
+    endpoint_version: str | None = None
+    """The phone's spacesVersion when it is modern (shown to consoles)."""
     methods: frozenset[str] = frozenset({"sdp"})
     """How the phone is told of mute changes (SPEC §5), from its generation and User-Agent."""
     request_id: int | None = None

@@ -181,12 +181,16 @@ class ConferenceCalls:
             except RemoteProtocolError as exc:
                 self._endpoint.respond(rid, exc.status_hint, exc.reason, now=now)
                 return
-        generation = classify(request.headers.get(self._settings.version_header))
+        version = request.headers.get(self._settings.version_header)
+        generation = classify(version)
         call = Call(
             call_id=request.call_id,
             space_id=space_id,
             display_name=request.from_.display_name or _user_of(request),
             state=policy.CallState(generation),
+            endpoint_version=version.strip()[:16]
+            if version and generation.value == "modern"
+            else None,
             methods=self._settings.methods(generation, request.headers.get("user-agent")),
             request_id=rid,
             offer=offer,
@@ -215,6 +219,7 @@ class ConferenceCalls:
                 display_name=call.display_name,
                 version=CLIENT_VERSION,
                 guest=True,
+                endpoint=f"sip/{call.endpoint_version or 'legacy'}",
             )
         except NotFound as exc:
             status, reason = (

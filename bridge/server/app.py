@@ -5,6 +5,7 @@ and a runner the CLI (``spaces-bridge server``) or the daemon (embedded mode) st
 from __future__ import annotations
 
 import asyncio
+import pathlib
 import signal
 import time
 import uuid
@@ -32,6 +33,30 @@ def new_conference(config: ServerConfig) -> Conference:
     return Conference(config.spaces, ids=lambda: uuid.uuid4().hex, now=time.time)
 
 
+SHUTDOWN_TIMEOUT = 2.0
+CONSOLE = pathlib.Path(__file__).parent / "console"
+#: The console loads only its own files and talks only to this server (no inline script or style).
+CONSOLE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def add_console(app: web.Application) -> None:
+    """The moderator console: ``/`` and its static files under ``/console/``."""
+
+    async def index(request: web.Request) -> web.StreamResponse:
+        del request
+        return web.FileResponse(CONSOLE / "index.html", headers=CONSOLE_HEADERS)
+
+    app.router.add_get("/", index)
+    app.router.add_static("/console/", CONSOLE, append_version=False)
+
+
 def build_app(config: ServerConfig, conference: Conference) -> web.Application:
     """The aiohttp application: ``/api`` routes, ``/socket.io`` (namespace ``/chat``), JSON errors."""
     app = web.Application(middlewares=[http.errors], client_max_size=MAX_BODY)
@@ -42,6 +67,7 @@ def build_app(config: ServerConfig, conference: Conference) -> web.Application:
     app[REALTIME] = realtime
     http.add_routes(app)
     realtime.attach(app)
+    add_console(app)
 
     async def close_sockets(app: web.Application) -> None:
         await app[REALTIME].close()
@@ -69,7 +95,14 @@ async def start_server(config: ServerConfig, conference: Conference | None = Non
     """Start the server on ``config.host``/``config.port`` in the running loop; raises ``OSError``
     when the port cannot be bound."""
     conference = conference or new_conference(config)
-    runner = web.AppRunner(build_app(config, conference), access_log=None, handle_signals=False)
+    # A stopping server waits at most 2 s for requests in flight (aiohttp's default is 60 s): a
+    # browser console or a long poll must not hold up a restart.
+    runner = web.AppRunner(
+        build_app(config, conference),
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+    )
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)
     try:

@@ -96,6 +96,11 @@ def _ids(request: web.Request) -> tuple[str, str]:
     return request.match_info["space"], request.match_info["meeting"]
 
 
+async def spaces(request: web.Request) -> web.StreamResponse:
+    caller_of(request)
+    return web.json_response(request.app[CONFERENCE].spaces())
+
+
 async def active_meeting(request: web.Request) -> web.StreamResponse:
     outcome = request.app[CONFERENCE].active_meeting(
         caller_of(request), request.match_info["space"]
@@ -141,6 +146,7 @@ async def join(request: web.Request) -> web.StreamResponse:
         version=fields.opt_str(body, "version", fields.MAX_TYPE),
         guest=bool(fields.opt_bool(body, "guest")),
         role=fields.opt_enum(body, "role", Role),
+        endpoint=fields.opt_str(body, "endpoint", fields.MAX_TYPE),
     )
     return await _answer(request, outcome, 201)
 
@@ -263,6 +269,7 @@ async def deny(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application) -> None:
     """Register every route of the contract (fixed paths before the ``{type}/{attendee}`` ones)."""
+    app.router.add_get("/api/spaces", spaces)
     app.router.add_get(API + "/activemeeting", active_meeting)
     app.router.add_post(API + "/meetings", start_meeting)
     app.router.add_patch(API + "/settings", patch_settings)

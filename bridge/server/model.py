@@ -173,6 +173,9 @@ class Attendee:
     hand: Hand = Hand.LOWERED
     media_session: str | None = None
     """Last ``mdsrvSessionId`` reported (kept for consoles; the rules ignore it)."""
+    endpoint: str | None = None
+    """What the client says it stands for (``sip/legacy``, ``sip/1.1`` from the bridge): shown to
+    consoles, ignored by the rules."""
 
     @property
     def legacy(self) -> bool:
@@ -193,6 +196,7 @@ class Attendee:
             "guest": self.guest,
             "admitted": self.admitted,
             "joinedAt": iso(self.joined_at),
+            "endpoint": self.endpoint,
         }
 
     def media_state(self) -> JSON:

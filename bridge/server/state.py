@@ -75,6 +75,18 @@ class Conference:
         """Whether ``space_id`` is hosted (Socket.IO subscriptions check it)."""
         return space_id in self._spaces
 
+    def spaces(self) -> list[JSON]:
+        """Every hosted space: id, name, settings and active meeting (for consoles; any token)."""
+        return [
+            {
+                "spaceId": s.id,
+                "name": s.name,
+                "settings": s.settings.to_json(),
+                "activeMeetingId": s.active,
+            }
+            for s in self._spaces.values()
+        ]
+
     def settings(self, space_id: str) -> Settings:
         """A space's current settings."""
         return self._space(space_id).settings
@@ -186,6 +198,7 @@ class Conference:
         version: str | None = None,
         guest: bool = False,
         role: Role | None = None,
+        endpoint: str | None = None,
     ) -> Outcome:
         """``POST …/attendees``: role from the token (a bridge chooses for its phones), guest policy,
         mute on entry, and the lobby queue re-announced when a moderator arrives."""
@@ -208,6 +221,7 @@ class Conference:
             guest=is_guest,
             admitted=not is_guest or policy is GuestPolicy.ALWAYS_ACCEPT,
             joined_at=self._now(),
+            endpoint=endpoint,
         )
         meeting.attendees[a.id] = a
         # Waiting attendees are muted: no media flows in the lobby (SPEC §6); entry rules apply on

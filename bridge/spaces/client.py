@@ -227,9 +227,11 @@ class SpacesClient:
         version: str | None,
         guest: bool,
         role: Role | None = None,
+        endpoint: str | None = None,
     ) -> JoinResult:
-        """Create an attendee. ``version`` is the endpoint's (``None`` for a legacy phone); ``role``
-        is only for a phone the bridge authenticated as a moderator."""
+        """Create an attendee. ``version`` is the client's (the bridge joins as ``1.1``); ``role``
+        is only for a phone the bridge authenticated as a moderator; ``endpoint`` tells consoles
+        what the attendee really is (``sip/legacy``, ``sip/1.1``)."""
         payload: dict[str, Any] = {
             "attendeeType": attendee_type,
             "displayName": display_name,
@@ -238,6 +240,8 @@ class SpacesClient:
         }
         if role is not None:
             payload["role"] = Role(role).value
+        if endpoint is not None:
+            payload["endpoint"] = endpoint
         body = await self._call(
             "POST",
             _ATTENDEES,

@@ -369,9 +369,10 @@ async def test_meeting_roster_settings_and_leave(env: Env) -> None:
     assert entry == event["content"]
     assert set(entry) == {
         "attendeeId", "attendeeType", "displayName", "role", "version", "mediaState",
-        "hand", "held", "guest", "admitted", "joinedAt",
+        "hand", "held", "guest", "admitted", "joinedAt", "endpoint",
     }  # fmt: skip
     assert entry["joinedAt"].endswith("Z") and entry["version"] == "1.1"
+    assert entry["endpoint"] is None
     status, meeting = await env.member.call("GET", f"/api/spaces/demo/meetings/{m}")
     assert status == 200
     assert (meeting["state"], meeting["lobby"], meeting["moderatorPresent"]) == (
@@ -755,3 +756,24 @@ async def test_socket_handler_bug_is_answered_not_raised(env: Env) -> None:
         "SEND_MEDIA_SESSION_EVENTS", report, namespace="/chat", timeout=TIMEOUT
     )
     assert ack == {"ok": False, "status": 500, "error": "internal", "message": "the server failed"}
+
+
+@scenario()
+async def test_spaces_list_and_the_endpoint_field(env: Env) -> None:
+    status, spaces = await env.guest.call("GET", "/api/spaces")
+    assert status == 200
+    demo = next(s for s in spaces if s["spaceId"] == "demo")
+    assert set(demo) == {"spaceId", "name", "settings", "activeMeetingId"}
+    _, active = await env.member.call("GET", "/api/spaces/demo/activemeeting")
+    m = active["meetingId"]
+    status, spaces = await env.guest.call("GET", "/api/spaces")
+    assert next(s for s in spaces if s["spaceId"] == "demo")["activeMeetingId"] == m
+    await env.join(env.bridge, "demo", m, displayName="Desk", version="1.1", endpoint="sip/legacy")
+    _, roster = await env.guest.call("GET", f"/api/spaces/demo/meetings/{m}/attendees")
+    assert roster[0]["endpoint"] == "sip/legacy"
+    status, error = await env.bridge.call(
+        "POST",
+        f"/api/spaces/demo/meetings/{m}/attendees",
+        {"attendeeType": "phone", "displayName": "X", "endpoint": 5},
+    )
+    assert status == 400 and error["error"] == "bad_field"
