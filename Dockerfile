@@ -10,6 +10,9 @@ COPY --from=build /opt/venv /opt/venv
 COPY config /etc/spaces-bridge
 RUN useradd --system --no-create-home bridge
 USER bridge
-EXPOSE 5060/udp 5060/tcp 5061/tcp
+EXPOSE 5060/udp 5060/tcp 5061/tcp 8080/tcp 9091/tcp
+# /healthz of the operations endpoint ([ops] listen, 127.0.0.1:9091 by default); no curl in the image.
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["/opt/venv/bin/python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:9091/healthz', timeout=2)"]
 ENTRYPOINT ["/opt/venv/bin/spaces-bridge"]
 CMD ["run", "--config", "/etc/spaces-bridge/bridge.toml"]

@@ -19,20 +19,24 @@ from dataclasses import replace
 from typing import Any
 
 import structlog
+from aiohttp import web
 
 from . import __version__, logs
 from .calls.conference import ConferenceCalls
 from .calls.policy import KeyMap
 from .calls.settings import CallSettings
-from .config import Config, Listen
+from .config import Config, ConfigError, Listen, load
 from .media import MediaAnchor
+from .metrics import Metrics
 from .notify import Notifier
+from .ops import start_ops
 from .server.app import RunningServer, start_server
 from .server.config import ServerConfig, SpaceConfig, TokenConfig, embedded_default, token_for
 from .server.model import Role
 from .sip.address import Transport, host_text
 from .sip.endpoint import Endpoint, EndpointConfig
 from .spaces.client import SpacesClient
+from .spaces.events import Connected, Disconnected, SpacesEvent
 from .spaces.realtime import SpacesSubscription
 from .transport.driver import SipDriver
 from .transport.stream import StreamServer, server_tls_context
@@ -65,6 +69,10 @@ class Bridge:
             EndpointConfig(local=advertised(config)), token=_token, random=random.random
         )
         self.driver = SipDriver(self.endpoint, loop)
+        self.metrics = Metrics()
+        self.driver.on_message = self.metrics.sip_message
+        self._ops: web.AppRunner | None = None
+        self._listening = False
         self.media = MediaAnchor(config.media.host, config.media.port_min, config.media.port_max)
         self.server: RunningServer | None = None
         self.client: SpacesClient | None = None
@@ -99,6 +107,55 @@ class Bridge:
         self.driver.add_sender(Transport.UDP, udp)
         for kind, server in self._streams.items():
             self.driver.add_sender(kind, server)
+        self._listening = True
+        address = self.config.ops.address
+        if address is not None:
+            self._ops, url = await start_ops(self.metrics, self.not_ready, *address)
+            log.info("operations endpoint", url=url, paths="/metrics /healthz /readyz")
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the configuration file and apply what can change live (call settings,
+        dialplan, signalling profiles, log format); name the tables that need a restart. A file
+        that does not validate changes nothing."""
+        source = self.config.source
+        if source.startswith("<"):
+            log.info("reload: no configuration file to read", config=source)
+            return
+        try:
+            new = load(source)
+        except ConfigError as exc:
+            log.error("reload refused: configuration error", error=str(exc))  # noqa: TRY400
+            return
+        live = ("calls", "dialplan", "ops.json_logs")
+        restart = [
+            name
+            for name in ("sip", "media", "drain", "conference", "server")
+            if getattr(new, name) != getattr(self.config, name)
+        ]
+        if new.ops.listen != self.config.ops.listen:
+            restart.append("ops.listen")
+        if new.ops.json_logs != self.config.ops.json_logs:
+            logs.configure(json=new.ops.json_logs)
+        self.config = replace(
+            self.config,
+            calls=new.calls,
+            dialplan=new.dialplan,
+            ops=replace(self.config.ops, json_logs=new.ops.json_logs),
+        )
+        if self.calls is not None:
+            self.calls.reconfigure(call_settings(self.config))
+        log.info("configuration reloaded", applied=list(live), needs_restart=restart)
+
+    def not_ready(self) -> list[str]:
+        """What keeps the bridge from taking calls (``/readyz``)."""
+        reasons = []
+        if not self._listening:
+            reasons.append("SIP listeners are not up")
+        if self.subscription is None or not self.subscription.connected:
+            reasons.append("the conference server's event stream is not connected")
+        if self.calls is not None and self.calls.draining:
+            reasons.append("draining")
+        return reasons
 
     async def _connect_conference(self) -> None:
         """Start the embedded server (no ``conference.url``) and the client and subscription."""
@@ -110,7 +167,12 @@ class Bridge:
             assert token is not None  # embedded_server_config always has one
         else:
             url, token = conference.url, conference.token or ""
-        self.client = SpacesClient(url, token, timeout=conference.request_timeout_seconds)
+        self.client = SpacesClient(
+            url,
+            token,
+            timeout=conference.request_timeout_seconds,
+            on_request=self.metrics.conference_request,
+        )
         await self.client.start()
         calls = ConferenceCalls(
             self.endpoint,
@@ -122,9 +184,22 @@ class Bridge:
             flush=self.driver.flush,
             spawn=self._spawn,
             later=self._loop.call_later,
+            metrics=self.metrics,
         )
         self.calls = calls
-        self.subscription = SpacesSubscription(url, token, on_event=calls.on_spaces_event)
+        self.metrics.watch(
+            dialogs=calls.dialogs,
+            transactions=lambda: self.endpoint.transaction_count,
+            lobby=lambda: calls.waiting,
+            subscriptions=lambda: calls.subscriptions.count,
+        )
+
+        def on_spaces_event(event: SpacesEvent) -> None:
+            if isinstance(event, Connected | Disconnected):
+                self.metrics.socket(isinstance(event, Connected))
+            calls.on_spaces_event(event)
+
+        self.subscription = SpacesSubscription(url, token, on_event=on_spaces_event)
         await self.subscription.start()
         self.driver.on_event = calls.on_event
         log.info("conference", url=url, embedded=self.server is not None)
@@ -170,6 +245,8 @@ class Bridge:
             await asyncio.sleep(0.05)
 
     async def close(self) -> None:
+        if self._ops is not None:
+            await self._ops.cleanup()
         for listener in self._udp:
             listener.close()
         for server in self._streams.values():
@@ -195,6 +272,8 @@ async def run(config: Config, notifier: Notifier | None = None) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # SIGHUP (systemctl reload) re-reads the file; its default action would end the process.
+    loop.add_signal_handler(signal.SIGHUP, bridge.reload)
     try:
         await bridge.start()
     except OSError as exc:
@@ -252,7 +331,7 @@ def call_settings(config: Config) -> CallSettings:
 
 def serve(config: Config) -> int:
     """Run the daemon until SIGTERM/SIGINT; the process exit code."""
-    logs.configure()
+    logs.configure(json=config.ops.json_logs)
     factory: Callable[[], Any] | None = None
     with contextlib.suppress(ImportError):
         import uvloop  # noqa: PLC0415  (optional: Linux only)
@@ -264,4 +343,5 @@ def serve(config: Config) -> int:
     # supervisor) must not turn a clean drain into death by signal.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     return code

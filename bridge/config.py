@@ -80,6 +80,23 @@ class DrainConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class OpsConfig:
+    """The operations endpoint: ``/metrics``, ``/healthz``, ``/readyz``."""
+
+    listen: str | None = "127.0.0.1:9091"
+    """``host:port`` to serve on; an empty string turns it off."""
+    json_logs: bool = False
+    """JSON lines (for collectors) instead of key=value lines."""
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        if not self.listen:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True, slots=True)
 class ConferenceConfig:
     """Where the conference server is: embedded (no ``url``) or remote."""
 
@@ -122,6 +139,7 @@ class Config:
     media: MediaConfig = field(default_factory=MediaConfig)
     drain: DrainConfig = field(default_factory=DrainConfig)
     conference: ConferenceConfig = field(default_factory=ConferenceConfig)
+    ops: OpsConfig = field(default_factory=OpsConfig)
     calls: CallsConfig = field(default_factory=CallsConfig)
     dialplan: Mapping[str, str] = field(default_factory=dict)
     """Request-URI user → space id aliases (``[dialplan]`` table)."""
@@ -145,7 +163,8 @@ def load(path: str | pathlib.Path | None) -> Config:
 
 
 def from_mapping(data: Mapping[str, Any], source: str) -> Config:
-    _known(data, ("sip", "media", "drain", "conference", "calls", "dialplan", "server"), source, "")
+    tables = ("sip", "media", "drain", "conference", "calls", "dialplan", "server", "ops")
+    _known(data, tables, source, "")
     sip_data = _table(data, "sip", source)
     _known(
         sip_data,
@@ -234,6 +253,7 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Config:
         media=media,
         drain=drain,
         conference=_conference(_table(data, "conference", source), source),
+        ops=_ops(_table(data, "ops", source), source),
         calls=_calls(_table(data, "calls", source), source),
         dialplan=_dialplan(_table(data, "dialplan", source), source),
         server=_server(data, source),
@@ -277,6 +297,19 @@ def _conference(data: Mapping[str, Any], source: str) -> ConferenceConfig:
     return ConferenceConfig(
         url=url.rstrip("/") if url else None, token=token, request_timeout_seconds=timeout
     )
+
+
+def _ops(data: Mapping[str, Any], source: str) -> OpsConfig:
+    _known(data, ("listen", "json_logs"), source, "ops.")
+    listen = _get(data, "listen", str, source, "ops.", "127.0.0.1:9091")
+    if listen:
+        host, _, port = listen.rpartition(":")
+        if not port.isdigit():
+            raise ConfigError(source, "ops.listen", f'expected "host:port", got {listen!r}')
+        _host(host, source, "ops.listen")
+        _port(int(port), source, "ops.listen")
+    json_logs = _get(data, "json_logs", bool, source, "ops.", False)
+    return OpsConfig(listen=listen or None, json_logs=json_logs)
 
 
 def _secret(data: Mapping[str, Any], source: str, prefix: str) -> str | None:

@@ -8,6 +8,7 @@ from typing import Literal, assert_never
 
 import structlog
 
+from ..metrics import Metrics
 from ..sip import bodies
 from ..sip.endpoint import Endpoint
 from ..sip.errors import RemoteProtocolError
@@ -37,17 +38,20 @@ class Actions:
         clock: Callable[[], float],
         flush: Callable[[], None],
         spawn: Callable[[Awaitable[object]], None],
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._endpoint = endpoint
         self._client = client
         self._signal = signal
-        self._settings = settings
+        self.settings = settings
         self._clock = clock
         self._flush = flush
         self._spawn = spawn
 
     def on_info(self, call: Call, rid: int, request: Request, now: float) -> None:
         """INFO in the call: DTMF keys or a JSON request; 469/415/400 for what we cannot read."""
+        call.action_at = now
         package = request.headers.get("info-package")
         if package is not None and package.strip().lower() != bodies.INFO_PACKAGE:
             self._endpoint.respond(rid, 469, "Bad Info Package", now=now)
@@ -69,11 +73,11 @@ class Actions:
 
     def _on_key(self, call: Call, rid: int, digit: str) -> None:
         log.info("dtmf", call_id=call.call_id, space=call.space_id, digit=digit)
-        sequence = policy.on_digit(call.keys, digit, self._clock(), self._settings.keys)
+        sequence = policy.on_digit(call.keys, digit, self._clock(), self.settings.keys)
         if sequence is None:
             self._answer(rid, 200)
             return
-        commands = policy.on_keys(call.state, sequence, self._settings.keys)
+        commands = policy.on_keys(call.state, sequence, self.settings.keys)
         log.info("key sequence", call_id=call.call_id, sequence=sequence)
 
         async def run() -> None:
@@ -160,6 +164,10 @@ class Actions:
     async def _command(self, call: Call, command: policy.Command) -> None:
         assert call.meeting_id is not None and call.attendee_id is not None
         space, meeting, attendee = call.space_id, call.meeting_id, call.attendee_id
+        if call.action_at is not None and not isinstance(command, policy.Notify):
+            if self._metrics is not None:
+                self._metrics.relay_to_conference.observe(self._clock() - call.action_at)
+            call.action_at = None
         match command:
             case policy.SetMedia(audio=audio, video=video, held=held):
                 result = await self._client.set_media_state(

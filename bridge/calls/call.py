@@ -52,3 +52,7 @@ class Call:
     timers: list[Cancellable] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     ended: bool = False
+    action_at: float | None = None
+    """When the phone's latest request arrived, until the conference request it causes (metrics)."""
+    event_at: float | None = None
+    """When the latest server event for this call arrived, until the phone is told (metrics)."""

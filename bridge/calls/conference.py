@@ -15,6 +15,7 @@ from typing import assert_never
 
 import structlog
 
+from ..metrics import METHODS, Metrics
 from ..sip import sdp
 from ..sip.dialog import DialogId
 from ..sip.endpoint import Endpoint
@@ -71,7 +72,9 @@ class ConferenceCalls:
         flush: Callable[[], None],
         spawn: Callable[[Awaitable[object]], None],
         later: Callable[[float, Callable[[], None]], Cancellable],
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._endpoint = endpoint
         self._media = media
         self._client = client
@@ -81,9 +84,16 @@ class ConferenceCalls:
         self._flush = flush
         self._spawn = spawn
         self._later = later
-        self._signal = Signalling(endpoint, settings, clock=clock, flush=flush)
+        self._signal = Signalling(endpoint, settings, clock=clock, flush=flush, metrics=metrics)
         self._actions = Actions(
-            endpoint, client, self._signal, settings, clock=clock, flush=flush, spawn=spawn
+            endpoint,
+            client,
+            self._signal,
+            settings,
+            clock=clock,
+            flush=flush,
+            spawn=spawn,
+            metrics=metrics,
         )
         self.subscriptions = Subscriptions(
             endpoint,
@@ -104,6 +114,22 @@ class ConferenceCalls:
     @property
     def active(self) -> int:
         return len(self._by_dialog)
+
+    def reconfigure(self, settings: CallSettings) -> None:
+        """New call settings (SIGHUP): calls already in progress keep the methods they started with;
+        everything else (routing, keys, lobby timings for new waits) follows at once."""
+        self._settings = settings
+        self._signal.settings = settings
+        self._actions.settings = settings
+        self.subscriptions.settings = settings
+
+    def dialogs(self, version: str) -> int:
+        """Established calls of one endpoint generation (``legacy`` or ``modern``)."""
+        return sum(1 for c in self._by_dialog.values() if c.state.generation.value == version)
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for c in self._calls.values() if c.waiting and not c.ended)
 
     def calls(self) -> Iterator[Call]:
         return iter(list(self._calls.values()))
@@ -137,8 +163,12 @@ class ConferenceCalls:
                     self._signal.reconcile(call)
             case MessageRejected(source=source, reason=reason, status=status):
                 log.info("message rejected", source=str(source), reason=reason, status=status)
-            case Retransmission():
-                pass
+                if self._metrics is not None:
+                    self._metrics.rejected.labels(str(status or "dropped")).inc()
+            case Retransmission(method=method):
+                if self._metrics is not None:
+                    known = method if method in METHODS else "other"
+                    self._metrics.retransmissions.labels(known).inc()
             case _:
                 assert_never(event)
 
@@ -355,6 +385,7 @@ class ConferenceCalls:
                 self._endpoint.respond(rid, exc.status_hint, exc.reason, now=now)
                 return
         commands: list[policy.Command] = []
+        call.action_at = now
         if offer is not None:
             audio = _first(offer, "audio")
             if audio is None:
@@ -450,6 +481,9 @@ class ConferenceCalls:
             self._run(call, decide(call.state))
 
     def _run(self, call: Call, commands: list[policy.Command]) -> None:
+        """Perform what a server event means for ``call``, then tell the phone."""
+        if call.event_at is None:
+            call.event_at = self._clock()
         if commands:
             self._spawn(self._actions.perform(call, commands))
         else:
@@ -556,6 +590,8 @@ class ConferenceCalls:
         if call.ended:
             return
         call.ended = True
+        if self._metrics is not None:
+            self._metrics.calls.labels(_outcome(call, why)).inc()
         self._calls.pop(call.call_id, None)
         if call.dialog is not None:
             self._by_dialog.pop(call.dialog, None)
@@ -597,6 +633,17 @@ class ConferenceCalls:
                 count += 1
         self._flush()
         return count
+
+
+def _outcome(call: Call, why: str) -> str:
+    """A small, fixed set of outcomes for the calls counter."""
+    if call.dialog is not None:
+        return "completed"
+    if why == "cancelled":
+        return "cancelled"
+    if why.startswith("refused "):
+        return "refused_" + why.removeprefix("refused ")
+    return "failed"
 
 
 def _first(offer: sdp.SessionDescription, kind: str) -> sdp.MediaDescription | None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import structlog
 
+from ..metrics import Metrics
 from ..sip import bodies, sdp
 from ..sip.dialog import DialogId
 from ..sip.endpoint import Endpoint
@@ -30,9 +31,11 @@ class Signalling:
         *,
         clock: Callable[[], float],
         flush: Callable[[], None],
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._endpoint = endpoint
-        self._settings = settings
+        self.settings = settings
         self._clock = clock
         self._flush = flush
 
@@ -54,6 +57,7 @@ class Signalling:
             )
         except LocalProtocolError:
             return  # the dialog ended meanwhile
+        self._relayed(call)
         self._flush()
 
     def reconcile(self, call: Call) -> None:
@@ -85,12 +89,18 @@ class Signalling:
             )
         except LocalProtocolError:
             return
+        self._relayed(call)
         log.info(
             "mute signalled" if not call.offering else "unmute signalled",
             call_id=call.call_id,
             space=call.space_id,
         )
         self._flush()
+
+    def _relayed(self, call: Call) -> None:
+        if call.event_at is not None and self._metrics is not None:
+            self._metrics.relay_to_phone.observe(self._clock() - call.event_at)
+        call.event_at = None
 
     def on_response(self, call: Call, rid: int, status: int) -> None:
         """The phone's answer to one of our requests in the call's dialog."""
@@ -132,7 +142,7 @@ class Signalling:
             direction = sdp.Direction.SENDRECV
         if offer is None:
             local = sdp.build_offer(
-                local_address=self._settings.media_host,
+                local_address=self.settings.media_host,
                 ports=ports,
                 session_id=call.session_id,
                 session_version=call.session_version,
@@ -142,7 +152,7 @@ class Signalling:
         else:
             local = sdp.build_answer(
                 offer,
-                local_address=self._settings.media_host,
+                local_address=self.settings.media_host,
                 ports=ports,
                 session_id=call.session_id,
                 session_version=call.session_version,

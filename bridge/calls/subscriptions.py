@@ -78,7 +78,7 @@ class Subscriptions:
     ) -> None:
         self._endpoint = endpoint
         self._client = client
-        self._settings = settings
+        self.settings = settings
         self._subscribe = subscribe
         self._clock = clock
         self._flush = flush
@@ -95,8 +95,8 @@ class Subscriptions:
     def on_subscribe(self, rid: int, request: Request, dialog: DialogId | None) -> None:
         now = self._clock()
         event = (request.headers.get("event") or "").partition(";")[0].strip().lower()
-        generation = classify(request.headers.get(self._settings.version_header))
-        methods = self._settings.methods(generation, request.headers.get("user-agent"))
+        generation = classify(request.headers.get(self.settings.version_header))
+        methods = self.settings.methods(generation, request.headers.get("user-agent"))
         if event != conference_info.EVENT or "conference" not in methods:
             self._endpoint.respond(rid, 489, "Bad Event", now=now, headers=ALLOW_EVENTS)
             return
@@ -112,7 +112,7 @@ class Subscriptions:
             self._refresh(rid, dialog, expires, now)
             return
         uri = request.uri
-        space_id = self._settings.route(uri.user if isinstance(uri, SipUri) else None)
+        space_id = self.settings.route(uri.user if isinstance(uri, SipUri) else None)
         if space_id is None:
             self._endpoint.respond(rid, 404, "Unknown Space", now=now)
             return

@@ -134,6 +134,11 @@ class SpacesSubscription:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
+            # python-socketio may swallow a cancellation that lands inside its connect(); the
+            # supervisor would then wait on the new connection for ever. Cancel until it ends.
+            while not task.done():
+                await asyncio.wait({task}, timeout=0.25)
+                task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self._http is not None:
@@ -228,6 +233,11 @@ class SpacesSubscription:
             except BaseException:
                 await _quietly_disconnect(sio)
                 raise
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                # A close() arrived during connect() and was swallowed there: honour it.
+                await _quietly_disconnect(sio)
+                raise asyncio.CancelledError
             failures = 0
             reported_down = False
             self._sio = sio

@@ -40,6 +40,8 @@ class SipDriver:
     ) -> None:
         self.endpoint = endpoint
         self.on_event = on_event
+        self.on_message: Callable[[str, bytes], None] | None = None
+        """Sees every message in (``"in"``) and out (``"out"``), for metrics."""
         self._loop = loop
         self._senders: dict[Transport, Sender] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -55,6 +57,8 @@ class SipDriver:
 
     def receive(self, data: bytes, source: Address) -> None:
         """Bytes of one datagram or one stream frame from ``source``."""
+        if self.on_message is not None:
+            self.on_message("in", data)
         self.endpoint.receive(data, source, self._loop.time())
         self.flush()
 
@@ -75,6 +79,8 @@ class SipDriver:
                 self._again = False
                 now = self._loop.time()
                 for data, dest in endpoint.datagrams_to_send(now):
+                    if self.on_message is not None:
+                        self.on_message("out", data)
                     sender = self._senders.get(dest.transport)
                     if sender is None or not sender.send(data, dest):
                         endpoint.transport_failed(dest, now)

@@ -105,6 +105,7 @@ class Daemon:
     extra_config: str = ""
     env: dict[str, str] = field(default_factory=dict)
     stopping: bool = False
+    ops_port: int = field(default_factory=lambda: free_port(LOOPBACK))
     process: subprocess.Popen[bytes] | None = None
     log_path: pathlib.Path = field(init=False)
 
@@ -133,7 +134,16 @@ class Daemon:
                 if "[server]" in self.extra_config or "[conference]" in self.extra_config
                 else SERVER
             )
+            + ("" if "[ops]" in self.extra_config else f'\n[ops]\nlisten = "{self.ops}"\n')
         )
+
+    @property
+    def ops(self) -> str:
+        return f"{LOOPBACK}:{self.ops_port}"
+
+    @property
+    def ops_url(self) -> str:
+        return f"http://{self.ops}"
 
     def start(self, timeout: float = 15.0) -> Daemon:
         config = self.workdir / "bridge.toml"

@@ -63,7 +63,7 @@ def test_mute_from_the_console_reaches_the_phone(
     phones = tmp_path / "phones"
     phones.mkdir()
     phone = Phone().invite().expect_reinvite("sendonly").pause(1500).bye()
-    other = Phone(name="Desk Phone 2").invite().pause(4000).bye()
+    other = Phone(name="Desk Phone 2").invite().pause(8000).bye()
     with (
         phone_call(daemon, phone, phones, name="one"),
         phone_call(daemon, other, tmp_path, name="two"),

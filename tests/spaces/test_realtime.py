@@ -374,3 +374,21 @@ def test_server_close_ends_connections_at_once_and_twice_is_harmless() -> None:
             await srv.close()
 
     run(scenario, timeout=10.0)
+
+
+def test_close_while_connecting_always_ends() -> None:
+    """close() at many points of the first connection ends the subscription. (python-socketio
+    can swallow a cancellation inside connect(); the daemon's shutdown once hung on it, seen in
+    tests/test_transport.py, whose timing hits that window.)"""
+
+    async def scenario() -> None:
+        async with conference_server() as srv:
+            for delay in [0.0, 0.001, 0.002, 0.004, 0.006, 0.008, 0.01, 0.015, 0.02, 0.03] * 2:
+                sub = SpacesSubscription(srv.url, BRIDGE, on_event=lambda event: None)
+                await sub.start()
+                await sub.subscribe("demo")
+                await asyncio.sleep(delay)
+                async with asyncio.timeout(5):
+                    await sub.close()
+
+    run(scenario, timeout=60)

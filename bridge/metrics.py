@@ -1,0 +1,151 @@
+"""Prometheus metrics, each declared once, all named ``spaces_bridge_*`` (SPEC §9).
+
+They live on a registry of their own (not the process-global one), so that several daemons in one
+test process, or a reload, never collide. Counting on hot paths is a dictionary lookup and an add;
+gauges that describe state (dialogs, transactions, lobby) are read from the daemon when scraped.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from . import __version__
+
+#: SIP methods counted by name; anything else is "other" (a peer must not grow our label sets).
+METHODS = frozenset(
+    {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "SUBSCRIBE", "NOTIFY", "REGISTER"}
+)
+#: Mute relay takes milliseconds on loopback and up to seconds when the server is slow.
+RELAY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry(auto_describe=True)
+        Info("spaces_bridge_build", "Version of the running bridge.", registry=r).info(
+            {"version": __version__}
+        )
+        self.sip_requests = Counter(
+            "spaces_bridge_sip_requests",
+            "SIP requests received (in) and sent (out), by method.",
+            ["direction", "method"],
+            registry=r,
+        )
+        self.sip_responses = Counter(
+            "spaces_bridge_sip_responses",
+            "SIP responses received (in) and sent (out), by status code.",
+            ["direction", "code"],
+            registry=r,
+        )
+        self.retransmissions = Counter(
+            "spaces_bridge_sip_retransmissions",
+            "Retransmitted requests and responses received and absorbed by the transaction layer.",
+            ["method"],
+            registry=r,
+        )
+        self.rejected = Counter(
+            "spaces_bridge_sip_rejected",
+            "Messages refused as malformed (answered 4xx/5xx when routable, else dropped).",
+            ["status"],
+            registry=r,
+        )
+        self.calls = Counter(
+            "spaces_bridge_calls",
+            "Calls that ended, by outcome.",
+            ["outcome"],
+            registry=r,
+        )
+        self.dialogs = Gauge(
+            "spaces_bridge_dialogs_active",
+            "Established calls, by endpoint generation (legacy or modern).",
+            ["version"],
+            registry=r,
+        )
+        self.transactions = Gauge(
+            "spaces_bridge_transactions_active", "Open SIP transactions.", registry=r
+        )
+        self.lobby = Gauge("spaces_bridge_lobby_waiting", "Callers waiting in a lobby.", registry=r)
+        self.subscriptions = Gauge(
+            "spaces_bridge_conference_subscriptions_active",
+            "RFC 4575 conference subscriptions.",
+            registry=r,
+        )
+        self.relay_to_conference = Histogram(
+            "spaces_bridge_mute_relay_phone_to_conference_seconds",
+            "From a phone's request (re-INVITE, INFO) to the conference request it causes.",
+            buckets=RELAY_BUCKETS,
+            registry=r,
+        )
+        self.relay_to_phone = Histogram(
+            "spaces_bridge_mute_relay_conference_to_phone_seconds",
+            "From a conference event to the SIP request (re-INVITE, INFO) that tells the phone.",
+            buckets=RELAY_BUCKETS,
+            registry=r,
+        )
+        self.conference_latency = Histogram(
+            "spaces_bridge_conference_request_seconds",
+            "Conference server requests, by route template (every attempt).",
+            ["route"],
+            buckets=RELAY_BUCKETS,
+            registry=r,
+        )
+        self.conference_errors = Counter(
+            "spaces_bridge_conference_request_errors",
+            "Conference requests that got no answer (status none) or a 5xx, by route.",
+            ["route", "status"],
+            registry=r,
+        )
+        self.socket_connected = Gauge(
+            "spaces_bridge_conference_socket_connected",
+            "1 while the Socket.IO subscription to the conference server is up.",
+            registry=r,
+        )
+        self.socket_reconnects = Counter(
+            "spaces_bridge_conference_socket_reconnects",
+            "Socket.IO connections made after the first.",
+            registry=r,
+        )
+        self._connected_once = False
+
+    # -- observers the daemon plugs in -------------------------------------------------------------
+    def sip_message(self, direction: str, data: bytes) -> None:
+        """Count one message by its first line, without parsing it (``direction``: in or out)."""
+        if data.startswith(b"SIP/2.0 "):
+            code = data[8:11]
+            label = code.decode() if code.isdigit() else "other"
+            self.sip_responses.labels(direction, label).inc()
+            return
+        if data[:2] == b"\r\n":
+            return  # a keep-alive
+        method = data[: data.find(b" ", 0, 20)].decode("ascii", "replace")
+        self.sip_requests.labels(direction, method if method in METHODS else "other").inc()
+
+    def conference_request(self, route: str, status: int | None, seconds: float) -> None:
+        self.conference_latency.labels(route).observe(seconds)
+        if status is None or status >= 500:
+            self.conference_errors.labels(route, str(status or "none")).inc()
+
+    def socket(self, connected: bool) -> None:
+        self.socket_connected.set(1 if connected else 0)
+        if connected:
+            if self._connected_once:
+                self.socket_reconnects.inc()
+            self._connected_once = True
+
+    def watch(
+        self,
+        *,
+        dialogs: Callable[[str], int],
+        transactions: Callable[[], int],
+        lobby: Callable[[], int],
+        subscriptions: Callable[[], int],
+    ) -> None:
+        """Gauges read from the daemon at scrape time."""
+        for version in ("legacy", "modern"):
+            self.dialogs.labels(version).set_function(functools.partial(dialogs, version))
+        self.transactions.set_function(transactions)
+        self.lobby.set_function(lobby)
+        self.subscriptions.set_function(subscriptions)
