@@ -43,6 +43,7 @@ from .transport.stream import StreamServer, server_tls_context
 from .transport.udp import UdpListener, UdpSender, listen_udp
 
 log = structlog.get_logger("bridge.app")
+trace = structlog.get_logger("bridge.sip.trace")
 
 
 def _token() -> str:
@@ -70,7 +71,7 @@ class Bridge:
         )
         self.driver = SipDriver(self.endpoint, loop)
         self.metrics = Metrics()
-        self.driver.on_message = self.metrics.sip_message
+        self.driver.on_message = self._on_message
         self._ops: web.AppRunner | None = None
         self._listening = False
         self.media = MediaAnchor(config.media.host, config.media.port_min, config.media.port_max)
@@ -80,6 +81,11 @@ class Bridge:
         self.calls: ConferenceCalls | None = None
         self._udp: list[UdpListener] = []
         self._streams: dict[Transport, StreamServer] = {}
+
+    def _on_message(self, direction: str, data: bytes) -> None:
+        self.metrics.sip_message(direction, data)
+        if self.config.ops.sip_trace:
+            trace.info("sip message", direction=direction, message=logs.redacted(data))
 
     def _spawn(self, work: Awaitable[object]) -> None:
         """Run call-layer work as a tracked task; its failure is logged, never fatal to the daemon."""
@@ -126,7 +132,7 @@ class Bridge:
         except ConfigError as exc:
             log.error("reload refused: configuration error", error=str(exc))  # noqa: TRY400
             return
-        live = ("calls", "dialplan", "ops.json_logs")
+        live = ("calls", "dialplan", "ops.json_logs", "ops.sip_trace")
         restart = [
             name
             for name in ("sip", "media", "drain", "conference", "server")
@@ -140,7 +146,7 @@ class Bridge:
             self.config,
             calls=new.calls,
             dialplan=new.dialplan,
-            ops=replace(self.config.ops, json_logs=new.ops.json_logs),
+            ops=replace(self.config.ops, json_logs=new.ops.json_logs, sip_trace=new.ops.sip_trace),
         )
         if self.calls is not None:
             self.calls.reconfigure(call_settings(self.config))

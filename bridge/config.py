@@ -87,6 +87,8 @@ class OpsConfig:
     """``host:port`` to serve on; an empty string turns it off."""
     json_logs: bool = False
     """JSON lines (for collectors) instead of key=value lines."""
+    sip_trace: bool = False
+    """Log every SIP message in and out (Authorization headers redacted); for debugging only."""
 
     @property
     def address(self) -> tuple[str, int] | None:
@@ -300,7 +302,7 @@ def _conference(data: Mapping[str, Any], source: str) -> ConferenceConfig:
 
 
 def _ops(data: Mapping[str, Any], source: str) -> OpsConfig:
-    _known(data, ("listen", "json_logs"), source, "ops.")
+    _known(data, ("listen", "json_logs", "sip_trace"), source, "ops.")
     listen = _get(data, "listen", str, source, "ops.", "127.0.0.1:9091")
     if listen:
         host, _, port = listen.rpartition(":")
@@ -309,7 +311,8 @@ def _ops(data: Mapping[str, Any], source: str) -> OpsConfig:
         _host(host, source, "ops.listen")
         _port(int(port), source, "ops.listen")
     json_logs = _get(data, "json_logs", bool, source, "ops.", False)
-    return OpsConfig(listen=listen or None, json_logs=json_logs)
+    sip_trace = _get(data, "sip_trace", bool, source, "ops.", False)
+    return OpsConfig(listen=listen or None, json_logs=json_logs, sip_trace=sip_trace)
 
 
 def _secret(data: Mapping[str, Any], source: str, prefix: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 import structlog
@@ -26,3 +27,15 @@ def configure(*, json: bool = False, level: int = logging.INFO) -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+#: Credentials in a SIP message: digest responses (RFC 3261 §22) and bearer tokens.
+_SECRET_HEADERS = re.compile(
+    r"^((?:Proxy-)?Authorization[ \t]*:)[^\r\n]*", re.IGNORECASE | re.MULTILINE
+)
+
+
+def redacted(data: bytes, limit: int = 4096) -> str:
+    """A SIP message for the trace log: text, at most ``limit`` bytes, credentials removed."""
+    text = data[:limit].decode("utf-8", "replace")
+    return _SECRET_HEADERS.sub(r"\1 <redacted>", text)

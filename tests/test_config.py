@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
+import re
 import tomllib
 
 import pytest
+from prometheus_client import generate_latest
 
 from bridge.config import ConfigError, from_mapping, load
+from bridge.metrics import Metrics
 from bridge.sip.address import Transport
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -151,3 +155,26 @@ def test_production_example_documents_only_known_keys(tmp_path: pathlib.Path) ->
     config = from_mapping(data, "production.example.toml")
     assert config.conference.url == "https://spaces.example.net"
     assert config.dialplan["100"] == "demo"
+
+
+def test_ops_table() -> None:
+    ops = from_mapping({"ops": {"listen": "[::1]:9200", "sip_trace": True}}, "b.toml").ops
+    assert ops.address == ("::1", 9200) and ops.sip_trace
+    assert from_mapping({"ops": {"listen": ""}}, "b.toml").ops.address is None
+    with pytest.raises(ConfigError, match=r"ops\.listen"):
+        from_mapping({"ops": {"listen": "localhost"}}, "b.toml")
+
+
+def test_grafana_dashboard_uses_only_metrics_the_bridge_exports() -> None:
+    """Every metric the dashboard charts exists (a renamed metric must not leave an empty panel)."""
+    exported = generate_latest(Metrics().registry).decode()
+    names = set(re.findall(r"^# TYPE (\w+) (\w+)", exported, re.M))
+    known = {n for n, _ in names} | {n + s for n, t in names for s in ("_total", "_bucket")}
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"spaces_bridge_\w+", target["expr"])
+    }
+    assert used and used <= known, used - known

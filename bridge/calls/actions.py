@@ -16,7 +16,7 @@ from ..sip.message import Request
 from ..spaces.client import SpacesClient
 from ..spaces.errors import ApiError, PreventUnmuting, SpacesError
 from . import policy
-from .call import Call, Unreachable
+from .call import Call, Unreachable, clog
 from .settings import CallSettings
 from .signalling import Signalling, answer
 
@@ -72,13 +72,13 @@ class Actions:
             self._endpoint.respond(rid, exc.status_hint, exc.reason, now=now)
 
     def _on_key(self, call: Call, rid: int, digit: str) -> None:
-        log.info("dtmf", call_id=call.call_id, space=call.space_id, digit=digit)
+        clog(call).info("dtmf", digit=digit)
         sequence = policy.on_digit(call.keys, digit, self._clock(), self.settings.keys)
         if sequence is None:
             self._answer(rid, 200)
             return
         commands = policy.on_keys(call.state, sequence, self.settings.keys)
-        log.info("key sequence", call_id=call.call_id, sequence=sequence)
+        clog(call).info("key sequence", sequence=sequence)
 
         async def run() -> None:
             try:
@@ -150,11 +150,11 @@ class Actions:
                 except PreventUnmuting:
                     refused = True
                     queue += policy.unmute_refused(call.state, by_key=by_key)
-                    log.info("unmute refused", call_id=call.call_id, hand=call.state.hand.value)
+                    clog(call).info("unmute refused", hand=call.state.hand.value)
                 except ApiError as exc:
-                    log.warning("conference refused", call_id=call.call_id, error=str(exc))
+                    clog(call).warning("conference refused", error=str(exc))
                 except SpacesError as exc:
-                    log.warning("conference unreachable", call_id=call.call_id, error=str(exc))
+                    clog(call).warning("conference unreachable", error=str(exc))
                     if strict:
                         raise Unreachable(str(exc)) from exc
         if reconcile:

@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+import structlog
+
 from ..sip import sdp
 from ..sip.dialog import DialogId
 from . import policy
 from .protocols import Cancellable, MediaPort
+
+log = structlog.get_logger("bridge.calls")
 
 
 class Unreachable(Exception):  # noqa: N818  (a condition, not an error of ours)
@@ -56,3 +60,14 @@ class Call:
     """When the phone's latest request arrived, until the conference request it causes (metrics)."""
     event_at: float | None = None
     """When the latest server event for this call arrived, until the phone is told (metrics)."""
+
+
+def clog(call: Call) -> structlog.typing.FilteringBoundLogger:
+    """The call's logger: every line of a call carries its Call-ID, space, attendee and the
+    endpoint's generation (SPEC §9)."""
+    fields: dict[str, str] = {"call_id": call.call_id, "space": call.space_id}
+    if call.attendee_id is not None:
+        fields["attendee_id"] = call.attendee_id
+    fields["version"] = call.state.generation.value
+    bound: structlog.typing.FilteringBoundLogger = log.bind(**fields)
+    return bound

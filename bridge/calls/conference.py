@@ -43,7 +43,7 @@ from ..spaces.errors import (
 )
 from . import policy
 from .actions import ATTENDEE_TYPE, RETRY_AFTER, Actions
-from .call import Call
+from .call import Call, clog
 from .protocols import Cancellable, Media
 from .settings import CallSettings
 from .signalling import Signalling, answer
@@ -147,7 +147,7 @@ class ConferenceCalls:
             case DialogConfirmed(dialog=dialog):
                 call = self._by_dialog.get(dialog)
                 if call is not None:
-                    log.info("call confirmed", call_id=call.call_id, space=call.space_id)
+                    clog(call).info("call confirmed")
                     self._signal.reconcile(call)
             case DialogTerminated(dialog=dialog, reason=reason):
                 call = self._by_dialog.get(dialog)
@@ -227,13 +227,7 @@ class ConferenceCalls:
             session_id=next(self._session_ids),
         )
         self._calls[call.call_id] = call
-        log.info(
-            "call offered",
-            call_id=call.call_id,
-            space=space_id,
-            attendee=call.display_name,
-            version=generation.value,
-        )
+        clog(call).info("call offered", attendee=call.display_name)
         self._spawn(self._join(call))
 
     async def _join(self, call: Call) -> None:
@@ -266,7 +260,7 @@ class ConferenceCalls:
             self._refuse(call, 603, "Decline", exc.message, reason_text="Guest denied")
             return
         except SpacesError as exc:
-            log.warning("conference unreachable", call_id=call.call_id, error=str(exc))
+            clog(call).warning("conference unreachable", error=str(exc))
             self._refuse(call, 503, "Conference Unavailable", str(exc), headers=RETRY_AFTER)
             return
         call.attendee_id = joined.attendee_id
@@ -291,7 +285,7 @@ class ConferenceCalls:
         except SpacesError as exc:
             self._refuse(call, 503, "Conference Unavailable", str(exc), headers=RETRY_AFTER)
             return
-        log.info("caller waiting", call_id=call.call_id, space=call.space_id)
+        clog(call).info("caller waiting")
         call.waiting = True
 
         def ring() -> None:
@@ -342,13 +336,7 @@ class ConferenceCalls:
             self._end(call, "cancelled")
         else:
             self._by_dialog[call.dialog] = call
-            log.info(
-                "call answered",
-                call_id=call.call_id,
-                space=call.space_id,
-                attendee_id=call.attendee_id,
-                audio=call.state.audio,
-            )
+            clog(call).info("call answered", audio=call.state.audio)
         self._flush()
 
     def _refuse(
@@ -368,7 +356,7 @@ class ConferenceCalls:
                 headers = (*headers, ("Reason", f'SIP;cause={status};text="{reason_text}"'))
             self._respond(rid, status, reason, headers=headers)
             self._flush()
-        log.info("call refused", call_id=call.call_id, space=call.space_id, status=status, why=why)
+        clog(call).info("call refused", status=status, why=why)
         self._end(call, f"refused {status}")
 
     # -- the phone's requests in the dialog ----------------------------------------------------------
@@ -401,7 +389,7 @@ class ConferenceCalls:
                 video=offer.direction_of(video) if video is not None else None,
             )
             if held or resumed:
-                log.info("hold" if held else "resume", call_id=call.call_id, space=call.space_id)
+                clog(call).info("hold" if held else "resume")
 
         async def answer() -> None:
             await self._actions.perform(call, commands)
@@ -497,7 +485,7 @@ class ConferenceCalls:
         if call is None or not call.waiting or call.ended:
             return
         if state == "GRANTED":
-            log.info("caller admitted", call_id=call.call_id, space=call.space_id)
+            clog(call).info("caller admitted")
             call.waiting = False
             for timer in call.timers:
                 timer.cancel()
@@ -539,7 +527,7 @@ class ConferenceCalls:
             self._hang_up(call, "meeting gone")
             return
         except SpacesError as exc:
-            log.warning("resync failed", call_id=call.call_id, error=str(exc))
+            clog(call).warning("resync failed", error=str(exc))
             return
         entry = next((a for a in details.attendees if a.attendee_id == call.attendee_id), None)
         if details.state != "active" or entry is None:
@@ -604,7 +592,7 @@ class ConferenceCalls:
         if call.attendee_id is not None:
             self._by_attendee.pop(call.attendee_id, None)
             self._spawn(self._leave(call))
-        log.info("call ended", call_id=call.call_id, space=call.space_id, reason=why)
+        clog(call).info("call ended", reason=why)
 
     async def _leave(self, call: Call) -> None:
         assert call.meeting_id is not None and call.attendee_id is not None
@@ -613,7 +601,7 @@ class ConferenceCalls:
                 call.space_id, call.meeting_id, ATTENDEE_TYPE, call.attendee_id
             )
         except SpacesError as exc:
-            log.warning("leave failed", call_id=call.call_id, error=str(exc))
+            clog(call).warning("leave failed", error=str(exc))
 
     # -- drain ---------------------------------------------------------------------------------------
     def refuse_new_calls(self) -> None:

@@ -17,7 +17,7 @@ from ..sip.dialog import DialogId
 from ..sip.endpoint import Endpoint
 from ..sip.errors import LocalProtocolError
 from . import policy
-from .call import Call
+from .call import Call, clog
 from .settings import CallSettings
 
 log = structlog.get_logger("bridge.calls")
@@ -90,11 +90,7 @@ class Signalling:
         except LocalProtocolError:
             return
         self._relayed(call)
-        log.info(
-            "mute signalled" if not call.offering else "unmute signalled",
-            call_id=call.call_id,
-            space=call.space_id,
-        )
+        clog(call).info("mute signalled" if not call.offering else "unmute signalled")
         self._flush()
 
     def _relayed(self, call: Call) -> None:
@@ -114,7 +110,7 @@ class Signalling:
         elif status in (488, 501):
             # The phone cannot take re-offers: stop trying for this call (SPEC §5).
             call.sdp_signalling = False
-            log.info("sdp signalling disabled", call_id=call.call_id, status=status)
+            clog(call).info("sdp signalling disabled", status=status)
         elif status in (408, 481):
             # RFC 3261 §14.1: the dialog is gone or unreachable.
             if call.dialog is not None and self._endpoint.dialog(call.dialog) is not None:
