@@ -8,8 +8,8 @@ RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir .
 FROM python:3.11-slim
 COPY --from=build /opt/venv /opt/venv
 COPY config /etc/spaces-bridge
-RUN useradd --system --no-create-home bridge
-USER bridge
+RUN useradd --system --uid 10001 --no-create-home bridge
+USER 10001
 EXPOSE 5060/udp 5060/tcp 5061/tcp 8080/tcp 9091/tcp
 # /healthz of the operations endpoint ([ops] listen, 127.0.0.1:9091 by default); no curl in the image.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \

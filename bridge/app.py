@@ -132,7 +132,7 @@ class Bridge:
         except ConfigError as exc:
             log.error("reload refused: configuration error", error=str(exc))  # noqa: TRY400
             return
-        live = ("calls", "dialplan", "ops.json_logs", "ops.sip_trace")
+        live = ("calls", "dialplan", "ops.json_logs", "ops.log_level", "ops.sip_trace")
         restart = [
             name
             for name in ("sip", "media", "drain", "conference", "server")
@@ -140,13 +140,21 @@ class Bridge:
         ]
         if new.ops.listen != self.config.ops.listen:
             restart.append("ops.listen")
-        if new.ops.json_logs != self.config.ops.json_logs:
-            logs.configure(json=new.ops.json_logs)
+        if (new.ops.json_logs, new.ops.log_level) != (
+            self.config.ops.json_logs,
+            self.config.ops.log_level,
+        ):
+            logs.configure(json=new.ops.json_logs, level=new.ops.log_level)
         self.config = replace(
             self.config,
             calls=new.calls,
             dialplan=new.dialplan,
-            ops=replace(self.config.ops, json_logs=new.ops.json_logs, sip_trace=new.ops.sip_trace),
+            ops=replace(
+                self.config.ops,
+                json_logs=new.ops.json_logs,
+                log_level=new.ops.log_level,
+                sip_trace=new.ops.sip_trace,
+            ),
         )
         if self.calls is not None:
             self.calls.reconfigure(call_settings(self.config))
@@ -337,7 +345,7 @@ def call_settings(config: Config) -> CallSettings:
 
 def serve(config: Config) -> int:
     """Run the daemon until SIGTERM/SIGINT; the process exit code."""
-    logs.configure(json=config.ops.json_logs)
+    logs.configure(json=config.ops.json_logs, level=config.ops.log_level)
     factory: Callable[[], Any] | None = None
     with contextlib.suppress(ImportError):
         import uvloop  # noqa: PLC0415  (optional: Linux only)

@@ -87,6 +87,8 @@ class OpsConfig:
     """``host:port`` to serve on; an empty string turns it off."""
     json_logs: bool = False
     """JSON lines (for collectors) instead of key=value lines."""
+    log_level: str = "info"
+    """``debug``, ``info``, ``warning`` or ``error``."""
     sip_trace: bool = False
     """Log every SIP message in and out (Authorization headers redacted); for debugging only."""
 
@@ -302,7 +304,7 @@ def _conference(data: Mapping[str, Any], source: str) -> ConferenceConfig:
 
 
 def _ops(data: Mapping[str, Any], source: str) -> OpsConfig:
-    _known(data, ("listen", "json_logs", "sip_trace"), source, "ops.")
+    _known(data, ("listen", "json_logs", "log_level", "sip_trace"), source, "ops.")
     listen = _get(data, "listen", str, source, "ops.", "127.0.0.1:9091")
     if listen:
         host, _, port = listen.rpartition(":")
@@ -312,7 +314,12 @@ def _ops(data: Mapping[str, Any], source: str) -> OpsConfig:
         _port(int(port), source, "ops.listen")
     json_logs = _get(data, "json_logs", bool, source, "ops.", False)
     sip_trace = _get(data, "sip_trace", bool, source, "ops.", False)
-    return OpsConfig(listen=listen or None, json_logs=json_logs, sip_trace=sip_trace)
+    level = _get(data, "log_level", str, source, "ops.", "info").lower()
+    if level not in ("debug", "info", "warning", "error"):
+        raise ConfigError(source, "ops.log_level", "expected debug, info, warning or error")
+    return OpsConfig(
+        listen=listen or None, json_logs=json_logs, log_level=level, sip_trace=sip_trace
+    )
 
 
 def _secret(data: Mapping[str, Any], source: str, prefix: str) -> str | None:

@@ -9,7 +9,10 @@ import sys
 import structlog
 
 
-def configure(*, json: bool = False, level: int = logging.INFO) -> None:
+def configure(*, json: bool = False, level: int | str = logging.INFO) -> None:
+    """(Re)configure logging; ``level`` is a ``logging`` number or a name such as ``"debug"``."""
+    if isinstance(level, str):
+        level = logging.getLevelNamesMapping()[level.upper()]
     processors: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -25,7 +28,9 @@ def configure(*, json: bool = False, level: int = logging.INFO) -> None:
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        # Not cached: a reload (SIGHUP) may change the level or the format of every logger,
+        # including module-level ones created before.
+        cache_logger_on_first_use=False,
     )
 
 

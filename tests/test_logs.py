@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from bridge.logs import redacted
+import json
+
+import pytest
+import structlog
+
+from bridge.logs import configure, redacted
 
 
 def test_credentials_are_redacted_and_the_rest_kept() -> None:
@@ -21,3 +26,16 @@ def test_credentials_are_redacted_and_the_rest_kept() -> None:
 
 def test_trace_is_bounded() -> None:
     assert len(redacted(b"x" * 100_000)) == 4096
+
+
+def test_reconfiguring_changes_existing_loggers(capsys: pytest.CaptureFixture[str]) -> None:
+    logger = structlog.get_logger("bridge.test")
+    configure(level="info")
+    logger.info("first", n=1)
+    configure(level="warning", json=True)
+    logger.info("hidden")
+    logger.warning("second", n=2)
+    err = capsys.readouterr().err
+    assert "first" in err and "hidden" not in err
+    assert json.loads(err.strip().splitlines()[-1])["event"] == "second"
+    configure()
