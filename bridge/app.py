@@ -22,6 +22,7 @@ import structlog
 from aiohttp import web
 
 from . import __version__, logs
+from .calls.access import Access
 from .calls.conference import ConferenceCalls
 from .calls.policy import KeyMap
 from .calls.settings import CallSettings
@@ -199,6 +200,7 @@ class Bridge:
             spawn=self._spawn,
             later=self._loop.call_later,
             metrics=self.metrics,
+            access=Access(self.config.auth),
         )
         self.calls = calls
         self.metrics.watch(

@@ -28,6 +28,8 @@ class Call:
     space_id: str
     display_name: str
     state: policy.CallState
+    role: str = "guest"
+    """The caller's role: ``guest`` unless digest authentication named a member or moderator."""
     endpoint_version: str | None = None
     """The phone's spacesVersion when it is modern (shown to consoles)."""
     methods: frozenset[str] = frozenset({"sdp"})

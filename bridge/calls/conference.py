@@ -15,6 +15,7 @@ from typing import assert_never
 
 import structlog
 
+from ..config import AuthConfig
 from ..metrics import METHODS, Metrics
 from ..sip import sdp
 from ..sip.dialog import DialogId
@@ -41,7 +42,9 @@ from ..spaces.errors import (
     NotFound,
     SpacesError,
 )
+from ..spaces.models import Role
 from . import policy
+from .access import Access, Caller, Refusal
 from .actions import ATTENDEE_TYPE, RETRY_AFTER, Actions
 from .call import Call, clog
 from .protocols import Cancellable, Media
@@ -73,8 +76,10 @@ class ConferenceCalls:
         spawn: Callable[[Awaitable[object]], None],
         later: Callable[[float, Callable[[], None]], Cancellable],
         metrics: Metrics | None = None,
+        access: Access | None = None,
     ) -> None:
         self._metrics = metrics
+        self._access = access or Access(AuthConfig())
         self._endpoint = endpoint
         self._media = media
         self._client = client
@@ -137,7 +142,11 @@ class ConferenceCalls:
     # -- SIP events ----------------------------------------------------------------------------------
     def on_event(self, event: Event) -> None:
         match event:
-            case RequestReceived(request_id=rid, request=request, dialog=dialog):
+            case RequestReceived(request_id=rid, request=request, source=source, dialog=dialog):
+                if not self._access.source_allowed(source.host):
+                    now = self._clock()
+                    self._endpoint.respond(rid, 403, "Source Not Allowed", now=now)
+                    return
                 self._on_request(rid, request, dialog)
             case InviteCancelled(request=request):
                 call = self._calls.get(request.call_id)
@@ -179,7 +188,13 @@ class ConferenceCalls:
             headers = (("Allow", ALLOW), ("Accept", "application/sdp"), ("Supported", ""))
             self._endpoint.respond(rid, 200, now=now, headers=headers)
         elif method == "INVITE" and dialog is None:
-            self._on_invite(rid, request, now)
+            caller = self._access.caller(request, now)
+            if isinstance(caller, Refusal):
+                self._endpoint.respond(
+                    rid, caller.status, caller.reason, now=now, headers=caller.headers
+                )
+            else:
+                self._on_invite(rid, request, now, caller)
         elif method == "INVITE" and dialog is not None:
             self._on_reinvite(rid, request, dialog, now)
         elif method == "INFO":
@@ -189,12 +204,18 @@ class ConferenceCalls:
             else:
                 self._actions.on_info(call, rid, request, now)
         elif method == "SUBSCRIBE":
-            self.subscriptions.on_subscribe(rid, request, dialog)
+            outcome = self._access.caller(request, now) if dialog is None else None
+            if isinstance(outcome, Refusal):
+                self._endpoint.respond(
+                    rid, outcome.status, outcome.reason, now=now, headers=outcome.headers
+                )
+            else:
+                self.subscriptions.on_subscribe(rid, request, dialog)
         else:
             self._endpoint.respond(rid, 405, now=now, headers=(("Allow", ALLOW),))
 
     # -- joining -------------------------------------------------------------------------------------
-    def _on_invite(self, rid: int, request: Request, now: float) -> None:
+    def _on_invite(self, rid: int, request: Request, now: float, caller: Caller) -> None:
         if self.draining:
             self._endpoint.respond(rid, 503, "Shutting Down", now=now, headers=RETRY_AFTER)
             return
@@ -217,7 +238,8 @@ class ConferenceCalls:
             call_id=request.call_id,
             space_id=space_id,
             display_name=request.from_.display_name or _user_of(request),
-            state=policy.CallState(generation),
+            state=policy.CallState(generation, moderator=caller.role == "moderator"),
+            role=caller.role,
             endpoint_version=version.strip()[:16]
             if version and generation.value == "modern"
             else None,
@@ -242,7 +264,8 @@ class ConferenceCalls:
                 attendee_type=ATTENDEE_TYPE,
                 display_name=call.display_name,
                 version=CLIENT_VERSION,
-                guest=True,
+                guest=call.role == "guest",
+                role=Role.MODERATOR if call.role == "moderator" else None,
                 endpoint=f"sip/{call.endpoint_version or 'legacy'}",
             )
         except NotFound as exc:

@@ -77,7 +77,12 @@ class DigestAuthenticator:
         max_nonces: int = 100_000,
         key: bytes | None = None,
         token: Callable[[int], bytes] = secrets.token_bytes,
+        algorithms: tuple[str, ...] = tuple(ALGORITHMS),
     ) -> None:
+        unknown = set(algorithms) - set(ALGORITHMS)
+        if unknown or not algorithms:
+            raise ValueError(f"algorithms must be among {list(ALGORITHMS)}")
+        self.algorithms = algorithms
         self.realm = realm
         self._passwords = passwords
         self._lifetime = nonce_lifetime
@@ -88,12 +93,13 @@ class DigestAuthenticator:
 
     # -- challenges ----------------------------------------------------------------------------------
     def challenges(self, now: float, *, stale: bool = False) -> tuple[str, ...]:
-        """``WWW-Authenticate`` values: one per algorithm, SHA-256 first (RFC 8760 §2.4)."""
+        """``WWW-Authenticate`` values: one per algorithm, preferred first (RFC 8760 §2.4: a client
+        uses the topmost it supports; some old ones only ever read the first)."""
         nonce = self._nonce(now)
         extra = ", stale=true" if stale else ""
         return tuple(
             f'Digest realm="{self.realm}", nonce="{nonce}", algorithm={name}, qop="auth"{extra}'
-            for name in ALGORITHMS
+            for name in self.algorithms
         )
 
     def _nonce(self, now: float) -> str:
@@ -129,7 +135,7 @@ class DigestAuthenticator:
         if p.get("realm") != self.realm:
             raise AuthFailure("wrong realm")
         hash_name = p.get("algorithm", "MD5").upper()
-        if hash_name not in ALGORITHMS:
+        if hash_name not in self.algorithms:
             raise AuthFailure(f"unsupported algorithm {hash_name[:20]!r}")
         issued = self._issued_at(nonce)
         if issued is None:

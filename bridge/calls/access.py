@@ -1,0 +1,71 @@
+"""Who may call (SPEC §2): source networks, then digest authentication for INVITE and SUBSCRIBE,
+with the caller's role. Pure but for the clock it is given."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from ..config import AuthConfig
+from ..sip.digest import AuthFailure, DigestAuthenticator
+from ..sip.message import Request
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    role: str
+    """``moderator``, ``member`` or ``guest`` (every caller when no users are configured)."""
+    user: str | None = None
+
+
+class Access:
+    def __init__(self, config: AuthConfig) -> None:
+        self._allow = [ipaddress.ip_network(n, strict=False) for n in config.allow]
+        self._deny = [ipaddress.ip_network(n, strict=False) for n in config.deny]
+        self._roles = {u.user: u.role for u in config.users}
+        self._digest = (
+            DigestAuthenticator(
+                config.realm,
+                {u.user: u.password for u in config.users},
+                nonce_lifetime=config.nonce_lifetime_seconds,
+                algorithms=config.algorithms,
+            )
+            if config.users
+            else None
+        )
+
+    def source_allowed(self, host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        if any(address in n for n in self._deny):
+            return False
+        return not self._allow or any(address in n for n in self._allow)
+
+    def caller(self, request: Request, now: float) -> Caller | Refusal:
+        """The authenticated caller of a dialog-creating request, or how to refuse it."""
+        if self._digest is None:
+            return Caller("guest")
+        credentials = request.headers.get_all("authorization")
+        if not credentials:
+            return self._challenge(now, stale=False)
+        try:
+            verified = self._digest.verify(credentials[0], request.method, now)
+        except AuthFailure as exc:
+            if exc.forbidden:
+                return Refusal(403, "Forbidden")
+            return self._challenge(now, stale=exc.stale)
+        return Caller(self._roles[verified.username], verified.username)
+
+    def _challenge(self, now: float, *, stale: bool) -> Refusal:
+        assert self._digest is not None
+        challenges = self._digest.challenges(now, stale=stale)
+        return Refusal(401, "Unauthorized", tuple(("WWW-Authenticate", c) for c in challenges))
