@@ -152,6 +152,8 @@ def test_production_example_documents_only_known_keys(tmp_path: pathlib.Path) ->
     token = tmp_path / "token"
     token.write_text("bridge-token")
     data["conference"]["token_file"] = str(token)
+    data["auth"]["users"][0]["password_file"] = str(token)
+    data["auth"]["users"][1]["password_env"] = "HOME"
     config = from_mapping(data, "production.example.toml")
     assert config.conference.url == "https://spaces.example.net"
     assert config.dialplan["100"] == "demo"

@@ -18,7 +18,7 @@ from ..spaces.errors import ApiError, PreventUnmuting, SpacesError
 from . import policy
 from .call import Call, Unreachable, clog
 from .settings import CallSettings
-from .signalling import Signalling, answer
+from .signalling import Responder, Signalling
 
 log = structlog.get_logger("bridge.calls")
 
@@ -42,6 +42,7 @@ class Actions:
     ) -> None:
         self._metrics = metrics
         self._endpoint = endpoint
+        self._answer = Responder(endpoint, clock)
         self._client = client
         self._signal = signal
         self.settings = settings
@@ -185,24 +186,3 @@ class Actions:
                 self._signal.notify(call, command)
             case _:
                 assert_never(command)
-
-    def _answer(
-        self,
-        rid: int,
-        status: int,
-        reason: str | None = None,
-        *,
-        headers: tuple[tuple[str, str], ...] = (),
-        body: bytes = b"",
-        content_type: str | None = None,
-    ) -> None:
-        answer(
-            self._endpoint,
-            rid,
-            status,
-            reason,
-            now=self._clock(),
-            headers=headers,
-            body=body,
-            content_type=content_type,
-        )

@@ -49,7 +49,7 @@ from .actions import ATTENDEE_TYPE, RETRY_AFTER, Actions
 from .call import Call, clog
 from .protocols import Cancellable, Media
 from .settings import CallSettings
-from .signalling import Signalling, answer
+from .signalling import Responder, Signalling
 from .subscriptions import Subscriptions
 from .version import Generation, classify
 
@@ -81,6 +81,7 @@ class ConferenceCalls:
         self._metrics = metrics
         self._access = access or Access(AuthConfig())
         self._endpoint = endpoint
+        self._respond = Responder(endpoint, clock)
         self._media = media
         self._client = client
         self._settings = settings
@@ -225,13 +226,11 @@ class ConferenceCalls:
         if space_id is None:
             self._endpoint.respond(rid, 404, "Unknown Space", now=now)
             return
-        offer = None
-        if request.body:
-            try:
-                offer = sdp.parse_sdp(request.body)
-            except RemoteProtocolError as exc:
-                self._endpoint.respond(rid, exc.status_hint, exc.reason, now=now)
-                return
+        try:
+            offer = sdp.parse_sdp(request.body) if request.body else None
+        except RemoteProtocolError as exc:
+            self._endpoint.respond(rid, exc.status_hint, exc.reason, now=now)
+            return
         version = request.headers.get(self._settings.version_header)
         generation = classify(version)
         call = Call(
@@ -388,13 +387,11 @@ class ConferenceCalls:
         if call is None:
             self._endpoint.respond(rid, 481, now=now)
             return
-        offer = None
-        if request.body:
-            try:
-                offer = sdp.parse_sdp(request.body)
-            except RemoteProtocolError as exc:
-                self._endpoint.respond(rid, exc.status_hint, exc.reason, now=now)
-                return
+        try:
+            offer = sdp.parse_sdp(request.body) if request.body else None
+        except RemoteProtocolError as exc:
+            self._endpoint.respond(rid, exc.status_hint, exc.reason, now=now)
+            return
         commands: list[policy.Command] = []
         call.action_at = now
         if offer is not None:
@@ -564,27 +561,6 @@ class ConferenceCalls:
         self._run(call, commands)
 
     # -- helpers -------------------------------------------------------------------------------------
-    def _respond(
-        self,
-        rid: int,
-        status: int,
-        reason: str | None = None,
-        *,
-        headers: tuple[tuple[str, str], ...] = (),
-        body: bytes = b"",
-        content_type: str | None = None,
-    ) -> DialogId | None:
-        return answer(
-            self._endpoint,
-            rid,
-            status,
-            reason,
-            now=self._clock(),
-            headers=headers,
-            body=body,
-            content_type=content_type,
-        )
-
     def _hang_up(self, call: Call, why: str, *, reason: tuple[int, str] | None = None) -> None:
         """BYE, with an RFC 3326 ``Reason`` when ``reason`` (cause, text) says why."""
         self._end(call, why)  # first, so that the BYE's own DialogTerminated finds nothing to end

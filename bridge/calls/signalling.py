@@ -179,24 +179,35 @@ def _event_body(note: policy.Notify) -> bytes | None:
     return None
 
 
-def answer(
-    endpoint: Endpoint,
-    rid: int,
-    status: int,
-    reason: str | None = None,
-    *,
-    now: float,
-    headers: tuple[tuple[str, str], ...] = (),
-    body: bytes = b"",
-    content_type: str | None = None,
-) -> DialogId | None:
-    """Respond to a request that may have been cancelled meanwhile (the endpoint then already
+class Responder:
+    """Responds to requests that may have been cancelled meanwhile (the endpoint then already
     answered 487); a body without a type is SDP."""
-    if body and content_type is None:
-        content_type = "application/sdp"
-    try:
-        return endpoint.respond(
-            rid, status, reason, now=now, headers=headers, body=body, content_type=content_type
-        )
-    except LocalProtocolError:
-        return None
+
+    def __init__(self, endpoint: Endpoint, clock: Callable[[], float]) -> None:
+        self._endpoint = endpoint
+        self._clock = clock
+
+    def __call__(
+        self,
+        rid: int,
+        status: int,
+        reason: str | None = None,
+        *,
+        headers: tuple[tuple[str, str], ...] = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> DialogId | None:
+        if body and content_type is None:
+            content_type = "application/sdp"
+        try:
+            return self._endpoint.respond(
+                rid,
+                status,
+                reason,
+                now=self._clock(),
+                headers=headers,
+                body=body,
+                content_type=content_type,
+            )
+        except LocalProtocolError:
+            return None
