@@ -40,6 +40,7 @@ from .spaces.client import SpacesClient
 from .spaces.events import Connected, Disconnected, SpacesEvent
 from .spaces.realtime import SpacesSubscription
 from .transport.driver import SipDriver
+from .transport.guard import SCANNERS, Guard
 from .transport.stream import StreamServer, server_tls_context
 from .transport.udp import UdpListener, UdpSender, listen_udp
 
@@ -73,6 +74,13 @@ class Bridge:
         self.driver = SipDriver(self.endpoint, loop)
         self.metrics = Metrics()
         self.driver.on_message = self._on_message
+        limits = config.limits
+        self.guard = Guard(
+            rate=limits.rate_per_source,
+            burst=limits.burst_per_source,
+            scanners=SCANNERS if limits.drop_scanners else (),
+        )
+        self.driver.guard = self.guard
         self._ops: web.AppRunner | None = None
         self._listening = False
         self.media = MediaAnchor(config.media.host, config.media.port_min, config.media.port_max)
@@ -133,7 +141,7 @@ class Bridge:
         except ConfigError as exc:
             log.error("reload refused: configuration error", error=str(exc))  # noqa: TRY400
             return
-        live = ("calls", "dialplan", "ops.json_logs", "ops.log_level", "ops.sip_trace")
+        live = ("calls", "dialplan", "limits", "ops.json_logs", "ops.log_level", "ops.sip_trace")
         restart = [
             name
             for name in ("sip", "media", "drain", "conference", "server")
@@ -156,6 +164,12 @@ class Bridge:
                 log_level=new.ops.log_level,
                 sip_trace=new.ops.sip_trace,
             ),
+        )
+        self.config = replace(self.config, limits=new.limits)
+        self.guard.reconfigure(
+            rate=new.limits.rate_per_source,
+            burst=new.limits.burst_per_source,
+            scanners=SCANNERS if new.limits.drop_scanners else (),
         )
         if self.calls is not None:
             self.calls.reconfigure(call_settings(self.config))
@@ -208,6 +222,10 @@ class Bridge:
             transactions=lambda: self.endpoint.transaction_count,
             lobby=lambda: calls.waiting,
             subscriptions=lambda: calls.subscriptions.count,
+            dropped=lambda: {
+                "scanner": self.guard.scanners_dropped,
+                "rate": self.guard.rate_dropped,
+            },
         )
 
         def on_spaces_event(event: SpacesEvent) -> None:

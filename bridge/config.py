@@ -105,6 +105,17 @@ class AuthConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    """Per-source protection before the SIP stack (SPEC §10)."""
+
+    rate_per_source: float = 1000.0
+    """Messages per second one source address may send (0: no limit); beyond, they are dropped."""
+    burst_per_source: float = 2000.0
+    drop_scanners: bool = True
+    """Drop requests whose User-Agent is a known SIP scanner, without an answer."""
+
+
+@dataclass(frozen=True, slots=True)
 class OpsConfig:
     """The operations endpoint: ``/metrics``, ``/healthz``, ``/readyz``."""
 
@@ -170,6 +181,7 @@ class Config:
     conference: ConferenceConfig = field(default_factory=ConferenceConfig)
     ops: OpsConfig = field(default_factory=OpsConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     calls: CallsConfig = field(default_factory=CallsConfig)
     dialplan: Mapping[str, str] = field(default_factory=dict)
     """Request-URI user → space id aliases (``[dialplan]`` table)."""
@@ -193,7 +205,9 @@ def load(path: str | pathlib.Path | None) -> Config:
 
 
 def from_mapping(data: Mapping[str, Any], source: str) -> Config:
-    tables = ("sip", "media", "drain", "conference", "calls", "dialplan", "server", "ops", "auth")
+    tables = (
+        "sip", "media", "drain", "conference", "calls", "dialplan", "server", "ops", "auth", "limits"
+    )  # fmt: skip
     _known(data, tables, source, "")
     sip_data = _table(data, "sip", source)
     _known(
@@ -285,6 +299,7 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Config:
         conference=_conference(_table(data, "conference", source), source),
         ops=_ops(_table(data, "ops", source), source),
         auth=_auth(_table(data, "auth", source), source),
+        limits=_limits(_table(data, "limits", source), source),
         calls=_calls(_table(data, "calls", source), source),
         dialplan=_dialplan(_table(data, "dialplan", source), source),
         server=_server(data, source),
@@ -328,6 +343,21 @@ def _conference(data: Mapping[str, Any], source: str) -> ConferenceConfig:
     return ConferenceConfig(
         url=url.rstrip("/") if url else None, token=token, request_timeout_seconds=timeout
     )
+
+
+def _limits(data: Mapping[str, Any], source: str) -> LimitsConfig:
+    _known(data, ("rate_per_source", "burst_per_source", "drop_scanners"), source, "limits.")
+    numbers = {}
+    for key, default in (("rate_per_source", 1000.0), ("burst_per_source", 2000.0)):
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(source, "limits." + key, "expected a number of messages >= 0")
+        numbers[key] = float(value)
+    rate, burst = numbers["rate_per_source"], numbers["burst_per_source"]
+    if rate and burst < 1:
+        raise ConfigError(source, "limits.burst_per_source", "expected at least 1 message")
+    scanners = _get(data, "drop_scanners", bool, source, "limits.", True)
+    return LimitsConfig(rate, burst, scanners)
 
 
 def _auth(data: Mapping[str, Any], source: str) -> AuthConfig:

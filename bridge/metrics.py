@@ -8,9 +8,11 @@ gauges that describe state (dialogs, transactions, lobby) are read from the daem
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from . import __version__
 
@@ -142,10 +144,30 @@ class Metrics:
         transactions: Callable[[], int],
         lobby: Callable[[], int],
         subscriptions: Callable[[], int],
+        dropped: Callable[[], dict[str, int]] = dict,
     ) -> None:
-        """Gauges read from the daemon at scrape time."""
+        """Gauges (and the guard's drop counts) read from the daemon at scrape time."""
+        self.registry.register(_DroppedCollector(dropped))
         for version in ("legacy", "modern"):
             self.dialogs.labels(version).set_function(functools.partial(dialogs, version))
         self.transactions.set_function(transactions)
         self.lobby.set_function(lobby)
         self.subscriptions.set_function(subscriptions)
+
+
+class _DroppedCollector(Collector):
+    """``spaces_bridge_sip_dropped_total{reason}``: messages the guard dropped before the stack
+    (scanners, rate). The guard counts; this reads its counts when scraped."""
+
+    def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(
+            "spaces_bridge_sip_dropped",
+            "Messages dropped before the SIP stack: known scanners, sources over their rate.",
+            labels=["reason"],
+        )
+        for reason, count in self._counts().items():
+            family.add_metric([reason], count)
+        yield family

@@ -17,6 +17,7 @@ import structlog
 from ..sip.address import Address, Transport
 from ..sip.endpoint import Endpoint
 from ..sip.events import Event
+from .guard import Guard
 
 log = structlog.get_logger("bridge.transport")
 
@@ -41,6 +42,8 @@ class SipDriver:
         self.endpoint = endpoint
         self.on_event = on_event
         self.on_message: Callable[[str, bytes], None] | None = None
+        self.guard: Guard | None = None
+        """Drops scanners and flooding sources before the stack sees them."""
         """Sees every message in (``"in"``) and out (``"out"``), for metrics."""
         self._loop = loop
         self._senders: dict[Transport, Sender] = {}
@@ -57,6 +60,8 @@ class SipDriver:
 
     def receive(self, data: bytes, source: Address) -> None:
         """Bytes of one datagram or one stream frame from ``source``."""
+        if self.guard is not None and not self.guard.admit(data, source.host, self._loop.time()):
+            return
         if self.on_message is not None:
             self.on_message("in", data)
         self.endpoint.receive(data, source, self._loop.time())

@@ -1,0 +1,48 @@
+"""The guard in front of the SIP stack: scanners dropped, each source held to its rate."""
+
+from __future__ import annotations
+
+from bridge.transport.guard import Guard
+
+OPTIONS = (
+    b"OPTIONS sip:100@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bK1\r\n"
+    b"From: <sip:100@192.0.2.9>;tag=1\r\nTo: <sip:100@192.0.2.1>\r\nCall-ID: 1\r\n"
+    b"CSeq: 1 OPTIONS\r\n%s\r\nContent-Length: 0\r\n\r\n"
+)
+
+
+def test_known_scanners_are_dropped_whatever_the_case() -> None:
+    guard = Guard(rate=0)
+    for agent in (
+        b"User-Agent: friendly-scanner",
+        b"user-agent:SIPVicious 0.3",
+        b"User-Agent: sipcli/v1.8",
+    ):
+        assert not guard.admit(OPTIONS % agent, "192.0.2.9", 0.0)
+    assert guard.admit(OPTIONS % b"User-Agent: Yealink SIP-T46S", "192.0.2.9", 0.0)
+    assert guard.scanners_dropped == 3
+
+
+def test_a_source_is_held_to_its_rate_and_others_are_not() -> None:
+    guard = Guard(rate=10, burst=5, scanners=())
+    admitted = [guard.admit(b"x", "192.0.2.9", 0.0) for _ in range(8)]
+    assert admitted == [True] * 5 + [False] * 3
+    assert guard.admit(b"x", "192.0.2.10", 0.0)  # another source has its own bucket
+    assert guard.admit(b"x", "192.0.2.9", 0.1)  # 0.1 s at 10/s: one token back
+    assert not guard.admit(b"x", "192.0.2.9", 0.1)
+    assert guard.rate_dropped == 4
+
+
+def test_the_source_table_is_bounded() -> None:
+    guard = Guard(rate=1, burst=1, scanners=(), max_sources=100)
+    for i in range(1000):
+        guard.admit(b"x", f"10.0.{i // 256}.{i % 256}", 0.0)
+    assert len(guard._buckets) == 100
+
+
+def test_reconfigure_changes_limits_and_scanners() -> None:
+    guard = Guard(rate=1, burst=1)
+    assert not guard.admit(OPTIONS % b"User-Agent: friendly-scanner", "192.0.2.9", 0.0)
+    guard.reconfigure(rate=0, burst=1, scanners=())
+    assert guard.admit(OPTIONS % b"User-Agent: friendly-scanner", "192.0.2.9", 0.0)
+    assert all(guard.admit(b"x", "192.0.2.9", 0.0) for _ in range(10))  # no rate limit now
