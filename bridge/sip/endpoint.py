@@ -489,7 +489,12 @@ class Endpoint:
             self._events.append(MessageRejected(source, exc.reason, None))
             return
         dest = response_destination(source, split_vias_safe(request))
-        response = response_to(request, exc.status_hint, None, headers=exc.extra_headers)
+        try:
+            response = response_to(request, exc.status_hint, None, headers=exc.extra_headers)
+        except RemoteProtocolError:
+            # A header the response must copy (CSeq...) is itself unreadable: nothing to answer.
+            self._events.append(MessageRejected(source, exc.reason, None))
+            return
         response.headers.add("warning", f'399 spaces-bridge "{_quote_safe(exc.reason)}"')
         self._out.append((response.encode(), dest))
         self._events.append(MessageRejected(source, exc.reason, exc.status_hint))

@@ -85,6 +85,15 @@ def _single(headers: Headers, key: str) -> str:
     return values[0]
 
 
+def _call_id(headers: Headers) -> str:
+    # Call-ID = ( "Call-ID" / "i" ) HCOLON callid; callid = word [ "@" word ]: no whitespace (§25.1).
+    # Validated here, inside the cached view, so that repeated reads do not search again.
+    value = _single(headers, "call-id")
+    if not value or _WS_RE.search(value) is not None:
+        raise RemoteProtocolError(f"malformed Call-ID {value!r}")
+    return value
+
+
 def _from(headers: Headers) -> NameAddr:
     return parse_name_addr(_single(headers, "from"))
 
@@ -144,10 +153,7 @@ class Message:
 
     @property
     def call_id(self) -> str:
-        value = self.headers.typed("call-id", lambda h: _single(h, "call-id"))
-        if not value or _WS_RE.search(value) is not None:
-            raise RemoteProtocolError(f"malformed Call-ID {value!r}")
-        return value
+        return self.headers.typed("call-id", _call_id)
 
     @property
     def cseq(self) -> CSeq:
@@ -198,7 +204,9 @@ class Request(Message):
         headers: Headers | None = None,
         body: bytes = b"",
     ) -> None:
-        super().__init__(headers, body)
+        # Not super().__init__: one call less on every parsed request.
+        self.headers = headers if headers is not None else Headers()
+        self.body = body
         self.method = method
         if isinstance(uri, str):
             self.raw_uri = uri
@@ -231,7 +239,8 @@ class Response(Message):
         headers: Headers | None = None,
         body: bytes = b"",
     ) -> None:
-        super().__init__(headers, body)
+        self.headers = headers if headers is not None else Headers()
+        self.body = body
         self.status = status
         self.reason = REASONS.get(status, "Unknown") if reason is None else reason
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import RemoteProtocolError
-from .headers import COMPACT_FORMS
+from .headers import COMPACT_FORMS, KNOWN_METHODS
 from .message import Message, Request, Response
 from .uri import is_token
 
@@ -78,6 +78,44 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
     """
     if len(data) > MAX_MESSAGE_BYTES:
         raise RemoteProtocolError("message too large", status_hint=513)
+    parsed = _parse_head_fast(data)
+    message, body = parsed if parsed is not None else _parse_head(data)
+    message.body = _frame_body(message, body, datagram)
+    return message
+
+
+def _parse_head_fast(data: bytes) -> tuple[Request | Response, bytes] | None:
+    """The shape nearly every message has: CRLF line ends, no folded lines, header names seen before,
+    a head shorter than one line may be. None when the message has another shape: then
+    :func:`_parse_head` decides, so that the result never depends on which path ran."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0 or end > MAX_LINE_BYTES:
+        return None  # no value can exceed the line limit when the whole head is within it
+    text = data[:end].decode("utf-8", "surrogateescape")
+    lines = text.split("\r\n")
+    # A bare LF could end the head early ("\n\n") or end a line: counting is cheaper than searching.
+    if len(lines) > MAX_HEADERS + 1 or text.count("\n") != len(lines) - 1:
+        return None
+    try:
+        message = _parse_start_line(lines[0].rstrip("\r"))
+    except RemoteProtocolError:
+        return None  # the general path builds the partial message a UAS answers with 400 or 505
+    names = _NAMES
+    try:
+        # message-header = field-name HCOLON field-value (§25.1). A line without a colon fails the
+        # unpacking (ValueError); a name not seen before fails the lookup (KeyError).
+        items = [(names[n], v.strip(" \t\r")) for n, v in [line.split(":", 1) for line in lines[1:]]]
+    except (KeyError, ValueError):
+        # A continuation line starts with SP or HTAB, which no cached name does: unfold first.
+        if "\n " in text or "\n\t" in text:
+            return None
+        items = _read_fields(lines[1:], message)
+    message.headers._items = items  # the container is new and unshared
+    return message, data[end + 4 :]
+
+
+def _parse_head(data: bytes) -> tuple[Request | Response, bytes]:
+    """Any shape: LF-only line ends, folding, new header names, long lines, a bad start line."""
     head, body = _split_head(data)
     text = head.decode("utf-8", "surrogateescape")
     if "\r" in text:
@@ -98,10 +136,19 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
         # Read the headers anyway, so that the 400 or 505 can be routed back (RFC 4475 §3.1.2.16).
         start_error = exc
         message = Request(lines[0].partition(" ")[0] or "UNKNOWN", "sip:invalid")
-    items = message.headers._items  # filled in place: the container is new and unshared
+    message.headers._items = _read_fields(lines[1:], message)
+    if start_error is not None:
+        start_error.partial = message
+        raise start_error
+    return message, body
+
+
+def _read_fields(lines: list[str], message: Message) -> list[tuple[str, str]]:
+    # The partial message of an error holds the fields read so far.
+    items = message.headers._items
     append = items.append
     names = _NAMES
-    for line in lines[1:]:
+    for line in lines:
         # message-header = field-name HCOLON field-value; HCOLON = *( SP / HTAB ) ":" SWS (§25.1)
         name, colon, value = line.partition(":")
         key = names.get(name)
@@ -110,11 +157,7 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
         if len(value) > MAX_LINE_BYTES:
             raise RemoteProtocolError("header line too long", status_hint=513, partial=message)
         append((key, value.strip(" \t\r")))
-    if start_error is not None:
-        start_error.partial = message
-        raise start_error
-    message.body = _frame_body(message, body, datagram)
-    return message
+    return items
 
 
 #: Raw header names seen before → their key. Bounded: peers choose the names, and a miss only costs
@@ -161,9 +204,9 @@ def _parse_start_line(line: str) -> Request | Response:
     if len(parts) != 3:
         raise RemoteProtocolError("malformed Request-Line")
     method, uri, version = parts
-    if not method or not is_token(method):
+    if method not in KNOWN_METHODS and (not method or not is_token(method)):
         raise RemoteProtocolError(f"malformed method {method[:20]!r}")
-    if version.upper() != "SIP/2.0":
+    if version != "SIP/2.0" and version.upper() != "SIP/2.0":
         if _VERSION_RE.match(version):
             raise RemoteProtocolError(f"unsupported version {version!r}", status_hint=505)
         raise RemoteProtocolError("malformed Request-Line")

@@ -65,6 +65,7 @@ def check_headers(request: Request) -> None:
     request.from_  # noqa: B018
     request.to  # noqa: B018
     request.call_id  # noqa: B018
+    request.cseq  # noqa: B018  (every answer copies it: an unreadable one cannot be answered)
     max_forwards = headers.get("max-forwards")
     if max_forwards is not None:
         value = max_forwards.strip()

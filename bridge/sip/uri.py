@@ -35,8 +35,16 @@ _T = r"[A-Za-z0-9\-.!%*_+`'~]"
 _PARAM = rf'\s*;\s*({_T}+)(?:\s*=\s*([^\s;",]+|"(?:[^"\\]|\\.)*"))?'
 _PARAMS_RE = re.compile(rf"(?:{_PARAM})*\s*\Z", re.S)
 _PARAM_FIND_RE = re.compile(_PARAM, re.S)
+# Fast path: the shape nearly every list has, no SWS and no quoted value (";branch=z9hG4bK1;rport").
+# On text this matches, splitting on ";" and "=" gives exactly what _PARAM_FIND_RE finds, for a third
+# of the cost. Each repetition starts with ";", which no token or value holds: no backtracking.
+_SIMPLE_PARAMS_RE = re.compile(rf'(?:;{_T}+(?:=[^\s;",]+)?)+\Z')
 # name-addr with a quoted or token display name, or none: [ display-name ] LAQUOT addr-spec RAQUOT
 _NAME_ADDR_RE = re.compile(rf'\s*(?:"((?:[^"\\]|\\.)*)"\s*|((?:{_T}+\s*)*?))<([^<>]*)>(.*)\Z', re.S)
+# Fast path: the common shapes "Name" <uri>, Name <uri> and <uri>, with the groups of _NAME_ADDR_RE. On
+# text this matches, _NAME_ADDR_RE matches with the same groups; it avoids the per-character alternation
+# that escapes in quoted strings need.
+_NAME_ADDR_FAST_RE = re.compile(rf'(?:"([^"\\]*)" ?|((?:{_T}+ )?))<([^<>]*)>(.*)\Z', re.S)
 _UNQUOTE_RE = re.compile(r"\\(.)", re.S)
 
 Params = tuple[tuple[str, str | None], ...]
@@ -132,6 +140,18 @@ def parse_params(text: str) -> Params:
     Names are lower-cased: they compare case-insensitively (RFC 3261 §19.1.4). Quoted values are kept
     with their quotes, as they appear on the wire.
     """
+    if not text:
+        return ()
+    if _SIMPLE_PARAMS_RE.match(text) is not None:
+        params = []
+        for item in text[1:].split(";"):
+            name, _, value = item.partition("=")
+            params.append((name.lower(), value or None))  # the regex allows no empty value
+        return tuple(params)
+    return _parse_params_general(text)
+
+
+def _parse_params_general(text: str) -> Params:
     if not text or text.isspace():
         return ()
     if _PARAMS_RE.match(text) is None:
@@ -319,7 +339,7 @@ class NameAddr:
 
 
 def parse_name_addr(text: str) -> NameAddr:
-    match = _NAME_ADDR_RE.match(text)
+    match = _NAME_ADDR_FAST_RE.match(text) or _NAME_ADDR_RE.match(text)
     if match is not None:
         quoted, words, uri_text, rest = match.groups()
         if quoted is not None:
