@@ -104,7 +104,9 @@ def _parse_head_fast(data: bytes) -> tuple[Request | Response, bytes] | None:
     try:
         # message-header = field-name HCOLON field-value (§25.1). A line without a colon fails the
         # unpacking (ValueError); a name not seen before fails the lookup (KeyError).
-        items = [(names[n], v.strip(" \t\r")) for n, v in [line.split(":", 1) for line in lines[1:]]]
+        items = [
+            (names[n], v.strip(" \t\r")) for n, v in [line.split(":", 1) for line in lines[1:]]
+        ]
     except (KeyError, ValueError):
         # A continuation line starts with SP or HTAB, which no cached name does: unfold first.
         if "\n " in text or "\n\t" in text:

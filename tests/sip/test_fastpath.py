@@ -88,7 +88,6 @@ def _param(draw: st.DrawFn) -> str:
     return text
 
 
-_params = st.lists(_param(), max_size=4).map("".join)
 # Only the shape the fast path takes: it must actually run, not just agree by falling back.
 _simple_params = st.lists(
     st.tuples(_token, st.none() | _token | _host.filter(lambda h: ":" not in h)).map(
@@ -97,11 +96,12 @@ _simple_params = st.lists(
     min_size=1,
     max_size=4,
 ).map("".join)
+_params = st.one_of(_simple_params, st.lists(_param(), max_size=4).map("".join))
 
 
 # -- generic-param lists (uri.parse_params) -------------------------------------------------------
 @given(_params)
-@settings(max_examples=300)
+@settings(max_examples=150)
 @example(";branch=z9hG4bK1;rport")
 @example(";a=")
 @example(";=a")
@@ -120,20 +120,24 @@ def test_params_fast_path_takes_the_common_shape(text: str) -> None:
 # -- Via (headers.parse_via) ----------------------------------------------------------------------
 @st.composite
 def _vias(draw: st.DrawFn) -> str:
-    protocol = draw(st.sampled_from(["SIP", "sip", "Sip"]))
-    version = draw(st.sampled_from(["2.0", "2.0", "2.1"]))
-    transport = draw(st.sampled_from(["UDP", "udp", "TCP", "TLS", "SCTP", "WS", "Tcp", "U-DP"]))
-    slash1, slash2 = draw(st.sampled_from(["/", "/", " / ", "/ "])), draw(st.sampled_from(["/", " /"]))
-    gap = draw(st.sampled_from([" ", " ", "  ", "\t", ""]))
-    text = f"{draw(_sws)}{protocol}{slash1}{version}{slash2}{transport}{gap}{draw(_host)}"
+    if draw(st.booleans()):  # as phones send it
+        text = f"SIP/2.0/{draw(st.sampled_from(['UDP', 'TCP', 'TLS', 'WS']))} {draw(_host)}"
+    else:
+        protocol = draw(st.sampled_from(["SIP", "sip", "Sip"]))
+        version = draw(st.sampled_from(["2.0", "2.0", "2.1"]))
+        transport = draw(st.sampled_from(["UDP", "udp", "TCP", "SCTP", "Tcp", "U-DP"]))
+        slash1 = draw(st.sampled_from(["/", "/", " / ", "/ "]))
+        slash2 = draw(st.sampled_from(["/", " /"]))
+        gap = draw(st.sampled_from([" ", " ", "  ", "\t", ""]))
+        text = f"{draw(_sws)}{protocol}{slash1}{version}{slash2}{transport}{gap}{draw(_host)}"
     port = draw(st.none() | st.integers(0, 70000) | st.sampled_from(["5060", "05060", "", "x"]))
     if port is not None:
         text += f"{draw(st.sampled_from([':', ':', ' : ']))}{port}"
-    return text + draw(_params) + draw(_sws)
+    return text + draw(_params) + draw(st.sampled_from(["", "", " "]))
 
 
 @given(_vias())
-@settings(max_examples=300)
+@settings(max_examples=150)
 @example("SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds;rport")
 @example("SIP/2.0/UDP [2001:db8::1]:5061;branch=z9hG4bK1;received=192.0.2.1")
 @example("SIP/2.0/UDP host:99999;branch=z9hG4bK1")
@@ -159,10 +163,13 @@ _uri = st.builds(
     st.sampled_from(["", ":5060", ":0", ":x"]),
     st.sampled_from(["", ";transport=tcp", ";lr", ";maddr=[::1]", "?subject=hi"]),
 )
+# Unbalanced quotes and stray backslashes too: "a\" <sip:x> holds no closing quote.
+_raw_quoted = st.text(alphabet='a \\"', max_size=5).map(lambda s: f'"{s}" ')
 _display = st.one_of(
     st.just(""),
     _quoted.map(lambda q: q + " "),
     _quoted,
+    _raw_quoted,
     st.sampled_from(['"Alice Phone" ', "Bob ", "Bob  Smith ", "Bob\t", '"" ', '"a\\\\" ']),
 )
 
@@ -176,11 +183,12 @@ def _name_addrs(draw: st.DrawFn) -> str:
 
 
 @given(_name_addrs())
-@settings(max_examples=300)
+@settings(max_examples=150)
 @example('"Alice Phone" <sip:alice@192.0.2.10>;tag=1928301774')
 @example('"Watson, \\"Tom\\"" <sip:t@example.org>;tag=9')
 @example("<sip:demo@bridge.example.com>")
 @example("Bob <sip:bob@[2001:db8::1]:5060>;tag=x;expires")
+@example('"a\\" <sip:x@y>')
 def test_name_addr_fast_path_matches_general(text: str) -> None:
     fast = _NAME_ADDR_FAST_RE.match(text)
     if fast is not None:
@@ -204,7 +212,9 @@ def test_name_addr_fast_path_matches_general(text: str) -> None:
     _sws,
 )
 @settings(max_examples=200)
-def test_cseq_fast_path_matches_general(lead: str, seq: str, gap: str, method: str, end: str) -> None:
+def test_cseq_fast_path_matches_general(
+    lead: str, seq: str, gap: str, method: str, end: str
+) -> None:
     text = f"{lead}{seq}{gap}{method}{end}"
     assert _outcome(parse_cseq, text) == _outcome(_parse_cseq_general, text)
 
@@ -233,18 +243,34 @@ def _head_outcome(parse: Callable[[bytes], object], data: bytes) -> tuple[object
 
 _start_line = st.one_of(
     st.builds(
-        lambda m, u, v: f"{m} {u} {v}",
-        st.sampled_from(["INVITE", "OPTIONS", "NEWMETHOD", "invite", "IN@VITE", ""]),
-        st.sampled_from(["sip:demo@bridge.example.com", "sip:[::1]:5060", "tel:+1", ""]),
-        st.sampled_from(["SIP/2.0", "SIP/2.0", "sip/2.0", "SIP/7.0", "HTTP/1.1"]),
+        lambda m, u: f"{m} {u} SIP/2.0",
+        st.sampled_from(["INVITE", "OPTIONS", "NEWMETHOD", "invite"]),
+        st.sampled_from(["sip:demo@bridge.example.com", "sip:[::1]:5060", "tel:+1"]),
     ),
-    st.sampled_from(["SIP/2.0 200 OK", "SIP/2.0 180 Ringing", "SIP/2.0 20 OK", "SIP/3.0 200 OK"]),
-    st.sampled_from(["INVITE  sip:a@b SIP/2.0", "OPTIONS sip:a@b SIP/2.0 "]),
+    st.sampled_from(["SIP/2.0 200 OK", "SIP/2.0 180 Ringing", "sip/2.0 100 trying"]),
+)
+_odd_start_line = st.sampled_from(
+    [
+        *("INVITE  sip:a@b SIP/2.0", "OPTIONS sip:a@b SIP/2.0 ", "IN@VITE sip:a@b SIP/2.0"),
+        *("INVITE sip:a@b SIP/7.0", "INVITE sip:a@b HTTP/1.1", "INVITE  SIP/2.0", "SIP/2.0 20 OK"),
+        *("SIP/3.0 200 OK", ""),
+    ]
 )
 _name = st.one_of(
     st.sampled_from(
-        ["Via", "v", "From", "f", "To", "t", "CALL-ID", "i", "CSeq", "Content-Length", "l"]
-        + ["spacesVersion", "X-Custom", "Max-Forwards", "Via ", "Bad Name", "", "X@Y", "Caf\u00e9"]
+        [
+            *("Via", "v", "From", "f", "To", "t", "CALL-ID", "i", "CSeq", "Content-Length", "l"),
+            *(
+                "spacesVersion",
+                "X-Custom",
+                "Max-Forwards",
+                "Via ",
+                "Bad Name",
+                "",
+                "X@Y",
+                "Caf\u00e9",
+            ),
+        ]
     ),
     _token,  # names never seen before: the cache misses
 )
@@ -255,19 +281,23 @@ _field_value = st.one_of(
 
 @st.composite
 def _heads(draw: st.DrawFn) -> bytes:
-    lines = [draw(_start_line)]
-    for _ in range(draw(st.integers(0, 8))):
-        fold = draw(st.sampled_from(["", "", "", "", " ", "\t"]))  # a continuation line
-        colon = draw(st.sampled_from([":", ":", ":", ": ", " :", "\t: ", ""]))
-        lines.append(f"{fold}{draw(_name)}{colon}{draw(_field_value)}")
-    head = "".join(line + draw(st.sampled_from(["\r\n", "\r\n", "\r\n", "\n"])) for line in lines)
-    end = draw(st.sampled_from(["\r\n", "\r\n", "\n", ""]))
+    # Odd shapes one time in ten, so that most heads stay on the fast path and some leave it.
+    odd = st.integers(0, 9).map(lambda n: n == 0)
+    lines = [draw(_odd_start_line if draw(odd) else _start_line)]
+    for _ in range(draw(st.integers(0, 6))):
+        fold = draw(st.sampled_from([" ", "\t"])) if draw(odd) else ""  # a continuation line
+        colon = draw(st.sampled_from(["", " :", "\t: "])) if draw(odd) else ":"
+        lines.append(
+            f"{fold}{draw(_name)}{colon}{draw(st.sampled_from(['', ' ']))}{draw(_field_value)}"
+        )
+    head = "".join(line + ("\n" if draw(odd) else "\r\n") for line in lines)
+    end = "\n" if draw(odd) else "\r\n"
     body = draw(st.sampled_from([b"", b"v=0\r\n", b"\r\n\r\nx"]))
     return head.encode("utf-8", "surrogateescape") + end.encode() + body
 
 
 @given(_heads())
-@settings(max_examples=400)
+@settings(max_examples=200)
 @example(b"OPTIONS sip:a@b SIP/2.0\r\nFoo\r\n : bar\r\nVia: x\r\n\r\n")  # a fold supplies the colon
 @example(b"OPTIONS sip:a@b SIP/2.0\r\n Via: x\r\n\r\n")  # a fold right after the start line
 @example(b"OPTIONS sip:a@b SIP/2.0\r\nVia: x\n\r\n\r\n")  # a bare LF ends the head first
