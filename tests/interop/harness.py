@@ -111,6 +111,9 @@ class Daemon:
 
     def __post_init__(self) -> None:
         self.log_path = self.workdir / "daemon.log"
+        # free_port() probes independently: two probes can return the same port.
+        while self.ops_port in (self.port, self.tls_port):
+            self.ops_port = free_port(LOOPBACK)
 
     def config_text(self) -> str:
         h = f"[{self.host}]" if ":" in self.host else self.host
