@@ -13,7 +13,15 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from .errors import RemoteProtocolError
-from .uri import Params, format_params, param_value, parse_params, set_param
+from .uri import (
+    SIMPLE_PARAMS,
+    Params,
+    format_params,
+    param_value,
+    parse_params,
+    set_param,
+    split_simple_params,
+)
 
 T = TypeVar("T")
 
@@ -189,6 +197,24 @@ class Headers:
     def copy(self) -> Headers:
         return Headers(list(self._items))
 
+    def typed_single(self, key: str, parse: Callable[[str], T]) -> T:
+        """``parse`` of the one field ``key`` (a lookup key), cached like :meth:`typed`. Raises
+        :class:`RemoteProtocolError` when the field is missing or repeated (RFC 4475 §3.3.8).
+
+        One call where :meth:`typed` needs a view function and :meth:`get_all`: a UAS reads From, To,
+        Call-ID and CSeq of every request, and the layers cost more than the parsing.
+        """
+        value = self._parsed.get(key, _MISSING)
+        if value is _MISSING:
+            first = self._first if self._first is not None else self._index()
+            text = first.get(key)
+            if text is None:
+                raise RemoteProtocolError(f"missing {display_name(key)} header")
+            if len(first) != len(self._items) and self.count(key) > 1:
+                raise RemoteProtocolError(f"more than one {display_name(key)} header")
+            value = self._parsed[key] = parse(text)
+        return value  # type: ignore[return-value]
+
     def typed(self, key: str, parse: Callable[[Headers], T]) -> T:
         """``parse(self)`` cached until the next change; ``key`` names the view."""
         value = self._parsed.get(key, _MISSING)
@@ -219,11 +245,11 @@ _VIA_RE = re.compile(
 )
 # Fast path: "SIP/2.0/UDP host[:port][;params]" with single spaces, as phones send it, with the groups of
 # _VIA_RE. On text this matches, _VIA_RE matches with the same groups; this one skips the SWS
-# alternatives, which cost more than the match itself.
+# alternatives, which cost more than the match itself, and admits only simple parameters, which are
+# then split without a second regex.
 _VIA_FAST_RE = re.compile(
     r"(?P<name>SIP)/(?P<version>2\.0)/(?P<transport>[A-Z]+) (?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_\-.]+)"
-    r"(?::(?P<port>[0-9]{1,5}))?(?P<params>;.*)?\Z",
-    re.S,
+    rf"(?::(?P<port>[0-9]{{1,5}}))?(?P<params>{SIMPLE_PARAMS})?\Z"
 )
 
 
@@ -275,7 +301,10 @@ def parse_via(text: str) -> Via:
     port = int(port_text) if port_text is not None else None
     if port is not None and not 0 < port <= 65535:
         raise RemoteProtocolError(f"Via port out of range in {text!r}")
-    params = parse_params(param_text or "")
+    if match.re is _VIA_FAST_RE:
+        params = split_simple_params(param_text or "")
+    else:
+        params = parse_params(param_text or "")
     for key, value in params:
         if not value and key in ("branch", "received", "maddr"):
             raise RemoteProtocolError(f"Via {key} parameter without a value")

@@ -37,14 +37,16 @@ _PARAMS_RE = re.compile(rf"(?:{_PARAM})*\s*\Z", re.S)
 _PARAM_FIND_RE = re.compile(_PARAM, re.S)
 # Fast path: the shape nearly every list has, no SWS and no quoted value (";branch=z9hG4bK1;rport").
 # On text this matches, splitting on ";" and "=" gives exactly what _PARAM_FIND_RE finds, for a third
-# of the cost. Each repetition starts with ";", which no token or value holds: no backtracking.
-_SIMPLE_PARAMS_RE = re.compile(rf'(?:;{_T}+(?:=[^\s;",]+)?)+\Z')
+# of the cost. Each repetition starts with ";", which no token or value holds: no backtracking. The Via
+# and name-addr fast paths embed it, so that one regex call checks the whole value.
+SIMPLE_PARAMS = rf'(?:;{_T}+(?:=[^\s;",]+)?)+'
+_SIMPLE_PARAMS_RE = re.compile(rf"{SIMPLE_PARAMS}\Z")
 # name-addr with a quoted or token display name, or none: [ display-name ] LAQUOT addr-spec RAQUOT
 _NAME_ADDR_RE = re.compile(rf'\s*(?:"((?:[^"\\]|\\.)*)"\s*|((?:{_T}+\s*)*?))<([^<>]*)>(.*)\Z', re.S)
 # Fast path: the common shapes "Name" <uri>, Name <uri> and <uri>, with the groups of _NAME_ADDR_RE. On
 # text this matches, _NAME_ADDR_RE matches with the same groups; it avoids the per-character alternation
-# that escapes in quoted strings need.
-_NAME_ADDR_FAST_RE = re.compile(rf'(?:"([^"\\]*)" ?|((?:{_T}+ )?))<([^<>]*)>(.*)\Z', re.S)
+# that escapes in quoted strings need, and takes only simple header parameters (split, not re-matched).
+_NAME_ADDR_FAST_RE = re.compile(rf'(?:"([^"\\]*)" ?|((?:{_T}+ )?))<([^<>]*)>({SIMPLE_PARAMS}|)\Z')
 _UNQUOTE_RE = re.compile(r"\\(.)", re.S)
 
 Params = tuple[tuple[str, str | None], ...]
@@ -143,12 +145,19 @@ def parse_params(text: str) -> Params:
     if not text:
         return ()
     if _SIMPLE_PARAMS_RE.match(text) is not None:
-        params = []
-        for item in text[1:].split(";"):
-            name, _, value = item.partition("=")
-            params.append((name.lower(), value or None))  # the regex allows no empty value
-        return tuple(params)
+        return split_simple_params(text)
     return _parse_params_general(text)
+
+
+def split_simple_params(text: str) -> Params:
+    """:func:`parse_params` of text that matched :data:`SIMPLE_PARAMS`, or is empty."""
+    if not text:
+        return ()
+    params = []
+    for item in text[1:].split(";"):
+        name, _, value = item.partition("=")
+        params.append((name.lower(), value or None))  # the pattern allows no empty value
+    return tuple(params)
 
 
 def _parse_params_general(text: str) -> Params:
@@ -339,15 +348,17 @@ class NameAddr:
 
 
 def parse_name_addr(text: str) -> NameAddr:
-    match = _NAME_ADDR_FAST_RE.match(text) or _NAME_ADDR_RE.match(text)
+    fast = _NAME_ADDR_FAST_RE.match(text)
+    match = fast or _NAME_ADDR_RE.match(text)
     if match is not None:
         quoted, words, uri_text, rest = match.groups()
         if quoted is not None:
             display: str | None = _UNQUOTE_RE.sub(r"\1", quoted) if "\\" in quoted else quoted
         else:
             # display-name = *(token LWS) / quoted-string: unquoted names are tokens (§3.1.2.15)
-            display = " ".join(words.split()) or None
-        return NameAddr(parse_uri(uri_text), display, parse_params(rest))
+            display = (" ".join(words.split()) or None) if words else None
+        params = split_simple_params(rest) if match is fast else parse_params(rest)
+        return NameAddr(parse_uri(uri_text), display, params)
     text = text.strip()
     if not text:
         raise RemoteProtocolError("empty address")

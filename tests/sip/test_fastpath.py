@@ -19,8 +19,16 @@ from hypothesis import strategies as st
 from bridge.sip import headers as headers_module
 from bridge.sip import uri as uri_module
 from bridge.sip.errors import RemoteProtocolError
-from bridge.sip.headers import _VIA_FAST_RE, _VIA_RE, _parse_cseq_general, parse_cseq, parse_via
-from bridge.sip.message import Message, Request
+from bridge.sip.headers import (
+    _VIA_FAST_RE,
+    _VIA_RE,
+    Headers,
+    _parse_cseq_general,
+    display_name,
+    parse_cseq,
+    parse_via,
+)
+from bridge.sip.message import Message, Request, _call_id
 from bridge.sip.parser import _parse_head, _parse_head_fast, parse_message
 from bridge.sip.uri import (
     _NAME_ADDR_FAST_RE,
@@ -29,6 +37,7 @@ from bridge.sip.uri import (
     _parse_params_general,
     parse_name_addr,
     parse_params,
+    split_simple_params,
 )
 
 _NEVER = re.compile(r"(?!)")
@@ -114,7 +123,7 @@ def test_params_fast_path_matches_general(text: str) -> None:
 @settings(max_examples=100)
 def test_params_fast_path_takes_the_common_shape(text: str) -> None:
     assert _SIMPLE_PARAMS_RE.match(text) is not None
-    assert parse_params(text) == _parse_params_general(text)
+    assert parse_params(text) == split_simple_params(text) == _parse_params_general(text)
 
 
 # -- Via (headers.parse_via) ----------------------------------------------------------------------
@@ -322,3 +331,44 @@ def test_head_fast_path_takes_a_typical_invite() -> None:
     assert _NAME_ADDR_FAST_RE.match(m.headers.get("from") or "") is not None
     assert _SIMPLE_PARAMS_RE.match(";branch=z9hG4bK776asdhds;rport") is not None
     assert m.cseq == _parse_cseq_general("314159 INVITE")
+
+
+# -- single-valued views (Headers.typed_single) ---------------------------------------------------
+def _single_by_get_all(headers: Headers, key: str) -> str:
+    """What the views did before typed_single: look the field up with get_all."""
+    values = headers.get_all(key)
+    if not values:
+        raise RemoteProtocolError(f"missing {display_name(key)} header")
+    if len(values) > 1:
+        raise RemoteProtocolError(f"more than one {display_name(key)} header")
+    return values[0]
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["From", "f", "To", "Call-ID", "CSeq", "Via", "X-A"]), _token),
+        max_size=6,
+    ),
+    st.sampled_from(["from", "to", "call-id", "cseq"]),
+)
+@settings(max_examples=100)
+def test_typed_single_matches_get_all(fields: list[tuple[str, str]], key: str) -> None:
+    headers = Headers.of(*fields)
+    assert _outcome(lambda k: headers.typed_single(k, str), key) == _outcome(
+        lambda k: _single_by_get_all(headers, k), key
+    )
+
+
+# -- Call-ID (message._call_id) -------------------------------------------------------------------
+_WS_RE = re.compile(r"\s")
+
+
+@given(st.text(alphabet="ab@.\x00 \t\r\n\x0b\x0c\x1c\x1f\x85\xa0\u2028\u3000\udcff", max_size=6))
+@settings(max_examples=150)
+@example("a84b4c76e66710@192.0.2.10")
+@example("")
+def test_call_id_check_matches_the_regex(value: str) -> None:
+    bad = not value or _WS_RE.search(value) is not None
+    assert _outcome(_call_id, value) == (
+        ("error", f"malformed Call-ID {value!r}", 400) if bad else ("ok", value)
+    )
