@@ -89,6 +89,14 @@ class Moderator:
             (a for a in self.details()["attendees"] if a["attendeeId"] == attendee_id), None
         )
 
+    def decide(self, attendee_id: str, decision: str) -> None:
+        """Settle a lobby request: ``allow`` or ``deny``."""
+        self.call(
+            "POST",
+            f"{self.meeting}/attendees/meetingpermissions/{decision}",
+            {"attendeeId": attendee_id},
+        )
+
     def mute(self, attendee_id: str, audio: bool = False) -> None:
         self.call(
             "POST", f"{self.meeting}/attendees/phone/{attendee_id}/mediastate", {"audio": audio}

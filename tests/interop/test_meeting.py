@@ -117,11 +117,7 @@ def test_lobby_allow(daemon: Daemon, tmp_path: pathlib.Path) -> None:
         moderator = Moderator(daemon, "lobby")
         waiting = moderator.phone()
         daemon.wait_log("caller waiting")
-        moderator.call(
-            "POST",
-            f"{moderator.meeting}/attendees/meetingpermissions/allow",
-            {"attendeeId": waiting["attendeeId"]},
-        )
+        moderator.decide(waiting["attendeeId"], "allow")
     daemon.wait_log("caller admitted")
 
 
@@ -131,11 +127,7 @@ def test_lobby_deny_is_603_with_a_reason(daemon: Daemon, tmp_path: pathlib.Path)
         moderator = Moderator(daemon, "lobby")
         waiting = moderator.phone()
         daemon.wait_log("caller waiting")
-        moderator.call(
-            "POST",
-            f"{moderator.meeting}/attendees/meetingpermissions/deny",
-            {"attendeeId": waiting["attendeeId"]},
-        )
+        moderator.decide(waiting["attendeeId"], "deny")
 
 
 def test_lobby_timeout_is_480_and_withdraws_the_request(
@@ -267,11 +259,7 @@ def test_lobby_answer_variant(tmp_path: pathlib.Path, decision: str) -> None:
             moderator = Moderator(daemon, "lobby")
             waiting = moderator.phone()
             daemon.wait_log("caller waiting")
-            moderator.call(
-                "POST",
-                f"{moderator.meeting}/attendees/meetingpermissions/{decision}",
-                {"attendeeId": waiting["attendeeId"]},
-            )
+            moderator.decide(waiting["attendeeId"], decision)
         if decision == "deny":
             daemon.wait_log("call ended", "reason=denied by a moderator")
 
