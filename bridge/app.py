@@ -69,7 +69,13 @@ class Bridge:
         self._loop = loop
         self._tasks: set[asyncio.Task[None]] = set()
         self.endpoint = Endpoint(
-            EndpointConfig(local=advertised(config)), token=_token, random=random.random
+            EndpointConfig(
+                local=advertised(config),
+                max_transactions=config.limits.max_transactions,
+                max_dialogs=config.limits.max_dialogs,
+            ),
+            token=_token,
+            random=random.random,
         )
         self.driver = SipDriver(self.endpoint, loop)
         self.metrics = Metrics()
@@ -166,6 +172,11 @@ class Bridge:
             ),
         )
         self.config = replace(self.config, limits=new.limits)
+        self.endpoint.config = replace(
+            self.endpoint.config,
+            max_transactions=new.limits.max_transactions,
+            max_dialogs=new.limits.max_dialogs,
+        )
         self.guard.reconfigure(
             rate=new.limits.rate_per_source,
             burst=new.limits.burst_per_source,
@@ -360,6 +371,7 @@ def call_settings(config: Config) -> CallSettings:
         legacy_methods=frozenset(calls.legacy_signalling),
         modern_methods=frozenset(calls.modern_signalling),
         user_agents=tuple((match, frozenset(methods)) for match, methods in calls.user_agents),
+        lobby_limit=config.limits.lobby_per_space,
     )
 
 

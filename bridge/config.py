@@ -113,6 +113,12 @@ class LimitsConfig:
     burst_per_source: float = 2000.0
     drop_scanners: bool = True
     """Drop requests whose User-Agent is a known SIP scanner, without an answer."""
+    max_transactions: int = 50_000
+    """Open server transactions before new requests get 503 with Retry-After."""
+    max_dialogs: int = 60_000
+    """Established and early dialogs before new INVITEs get 503 with Retry-After."""
+    lobby_per_space: int = 100
+    """Callers waiting in one space's lobby before more get 480 ``Lobby Full``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,7 +352,10 @@ def _conference(data: Mapping[str, Any], source: str) -> ConferenceConfig:
 
 
 def _limits(data: Mapping[str, Any], source: str) -> LimitsConfig:
-    _known(data, ("rate_per_source", "burst_per_source", "drop_scanners"), source, "limits.")
+    counts = {"max_transactions": 50_000, "max_dialogs": 60_000, "lobby_per_space": 100}
+    _known(
+        data, ("rate_per_source", "burst_per_source", "drop_scanners", *counts), source, "limits."
+    )
     numbers = {}
     for key, default in (("rate_per_source", 1000.0), ("burst_per_source", 2000.0)):
         value = data.get(key, default)
@@ -357,7 +366,12 @@ def _limits(data: Mapping[str, Any], source: str) -> LimitsConfig:
     if rate and burst < 1:
         raise ConfigError(source, "limits.burst_per_source", "expected at least 1 message")
     scanners = _get(data, "drop_scanners", bool, source, "limits.", True)
-    return LimitsConfig(rate, burst, scanners)
+    for key, default in counts.items():
+        value = _get(data, key, int, source, "limits.", default)
+        if value < 1:
+            raise ConfigError(source, "limits." + key, "expected a count >= 1")
+        counts[key] = value
+    return LimitsConfig(rate, burst, scanners, **counts)
 
 
 def _auth(data: Mapping[str, Any], source: str) -> AuthConfig:

@@ -92,6 +92,9 @@ def test_listen_forms(tmp_path: pathlib.Path) -> None:
             "server",
             "embedded",
         ),
+        ({"limits": {"max_dialogs": 0}}, "limits.max_dialogs", "count >= 1"),
+        ({"limits": {"lobby_per_space": 2.5}}, "limits.lobby_per_space", "expected int"),
+        ({"limits": {"max_transactions": True}}, "limits.max_transactions", "expected int"),
         ({"nonsense": {}}, "nonsense", "unknown key"),
         ({"sip": "udp"}, "sip", "table"),
     ],
@@ -157,6 +160,7 @@ def test_production_example_documents_only_known_keys(tmp_path: pathlib.Path) ->
     config = from_mapping(data, "production.example.toml")
     assert config.conference.url == "https://spaces.example.net"
     assert config.dialplan["100"] == "demo"
+    assert config.limits.lobby_per_space == 50
 
 
 def test_ops_table() -> None:

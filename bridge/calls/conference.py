@@ -300,6 +300,12 @@ class ConferenceCalls:
     async def _wait_in_lobby(self, call: Call) -> None:
         """SPEC §6: ring (re-sent so proxies keep the call) until a moderator decides or time runs out."""
         assert call.meeting_id is not None and call.attendee_id is not None
+        waiting = sum(1 for c in self._in_space(call.space_id) if c.waiting)
+        if waiting >= self._settings.lobby_limit:
+            # A bound on what strangers can make the bridge hold; they may try again later.
+            why = f"{waiting} callers already wait in the lobby"
+            self._refuse(call, 480, "Lobby Full", why, headers=RETRY_AFTER)
+            return
         try:
             await self._client.request_permission(
                 call.space_id, call.meeting_id, call.attendee_id, ATTENDEE_TYPE

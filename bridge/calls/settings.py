@@ -23,6 +23,8 @@ class CallSettings:
     ringing_interval: float = 60.0
     lobby_answer: bool = False
     """Answer lobby callers at once with inactive media instead of ringing (SPEC §6)."""
+    lobby_limit: int = 100
+    """Callers waiting in one space's lobby; more are refused 480 ``Lobby Full``."""
     keys: KeyMap = field(default_factory=KeyMap)
     legacy_methods: frozenset[str] = frozenset({"sdp", "conference"})
     modern_methods: frozenset[str] = frozenset({"sdp", "info", "conference"})

@@ -355,7 +355,10 @@ class Endpoint:
         if self._merged(request, key):
             self._answer_error(request, source, RemoteProtocolError("loop", status_hint=482), now)
             return
-        if request.method == "INVITE" and len(self._dialogs) >= self.config.max_dialogs:
+        if len(self._server) >= self.config.max_transactions or (
+            request.method == "INVITE" and len(self._dialogs) >= self.config.max_dialogs
+        ):
+            # New work is refused before it costs memory; requests in dialogs (BYE) still pass.
             self._answer_busy(request, source, now)
             return
         self._new_server(request, source, None, now)

@@ -139,6 +139,27 @@ def test_lobby_timeout_is_480_and_withdraws_the_request(
     moderator.wait_for(lambda d: not d["lobby"] and not d["attendees"], what="an empty lobby")
 
 
+def test_a_full_lobby_refuses_the_next_caller_with_480_and_retry_after(
+    tmp_path: pathlib.Path,
+) -> None:
+    small = "\n[calls]\nlobby_timeout_seconds = 6\n[limits]\nlobby_per_space = 1\n"
+    first = Phone().refused(480)  # at the lobby timeout
+    with (
+        running_daemon(tmp_path, extra_config=small) as daemon,
+        phone_call(daemon, first, tmp_path, name="first", service="lobby"),
+    ):
+        daemon.wait_log("caller waiting")
+        second = Phone().refused(480, header="Retry-After: 30")
+        with phone_call(daemon, second, tmp_path, name="second", service="lobby"):
+            pass
+        daemon.wait_log("callers already wait in the lobby")
+        moderator = Moderator(daemon, "lobby")
+        # The refused caller left the meeting; the first still waits.
+        moderator.wait_for(
+            lambda d: len(d["lobby"]) == len(d["attendees"]) == 1, what="one caller waiting"
+        )
+
+
 def test_guest_refused_by_policy_is_603(daemon: Daemon, tmp_path: pathlib.Path) -> None:
     with phone_call(daemon, Phone().refused(603), tmp_path, service="closed"):
         pass

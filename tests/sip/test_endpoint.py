@@ -295,3 +295,63 @@ def test_response_routing_rport_and_via_port() -> None:
     )
     ((_, dest),) = sent(bob)
     assert dest == Address(Transport.UDP, "127.0.0.1", 5070)  # no rport: the Via port
+
+
+def _invite(n: int) -> bytes:
+    return (
+        F1.replace("z9hG4bK74bf9", f"z9hG4bKcap{n}")
+        .replace("3848276298220188511@", f"cap{n}@")
+        .replace("Content-Type: application/sdp\r\n", "")
+        .encode()
+    )
+
+
+def test_open_transactions_are_bounded_new_requests_get_503_with_retry_after() -> None:
+    bob = make_endpoint(max_transactions=2)
+    for n in range(2):
+        bob.receive(_invite(n), ALICE, 0.0)
+    assert statuses(sent(bob)) == [100, 100]
+    invites = drain_events(bob)
+    assert len(invites) == 2
+    bob.receive(_invite(2), ALICE, 0.0)
+    ((busy, _),) = sent(bob)
+    assert isinstance(busy, Response) and busy.status == 503
+    assert busy.headers.get("retry-after") == "5"
+    assert bob.transaction_count == 2  # answered statelessly: the refusal holds nothing
+    (rejected,) = drain_events(bob)
+    assert isinstance(rejected, MessageRejected) and rejected.status == 503
+    # Once the open transactions end (answered, then Timer H without an ACK), new requests are
+    # served again.
+    for event in invites:
+        assert isinstance(event, RequestReceived)
+        bob.respond(event.request_id, 486, now=1.0)
+    for deadline in (40.0, 80.0):
+        bob.handle_timer(deadline)
+    assert bob.transaction_count == 0
+    drain_events(bob)
+    sent(bob)  # the 486s and their retransmissions
+    bob.receive(_invite(3), ALICE, 100.0)
+    assert statuses(sent(bob)) == [100]
+
+
+def test_dialogs_are_bounded_new_invites_get_503_but_byes_pass() -> None:
+    bob = make_endpoint(max_dialogs=1)
+    bob.receive(_invite(0), ALICE, 0.0)
+    (invite,) = drain_events(bob)
+    assert isinstance(invite, RequestReceived)
+    dialog = bob.respond(
+        invite.request_id, 200, now=0.0, body=b"v=0\r\n", content_type="application/sdp"
+    )
+    assert dialog is not None
+    sent(bob)
+    bob.receive(_invite(1), ALICE, 0.1)
+    assert statuses(sent(bob)) == [503]
+    bob.receive(
+        alice("BYE", 2, to_tag=dialog.local_tag, branch="z9hG4bK74bfb").replace(
+            b"3848276298220188511@", b"cap0@"
+        ),
+        ALICE,
+        0.2,
+    )
+    assert 200 in statuses(sent(bob))
+    assert bob.dialog(dialog) is None
