@@ -26,7 +26,7 @@ from .calls.access import Access
 from .calls.conference import ConferenceCalls
 from .calls.policy import KeyMap
 from .calls.settings import CallSettings
-from .config import Config, ConfigError, Listen, load
+from .config import Config, ConfigError, LimitsConfig, Listen, load
 from .media import MediaAnchor
 from .metrics import Metrics
 from .notify import Notifier
@@ -36,6 +36,7 @@ from .server.config import ServerConfig, SpaceConfig, TokenConfig, embedded_defa
 from .server.model import Role
 from .sip.address import Transport, host_text
 from .sip.endpoint import Endpoint, EndpointConfig
+from .sip.transaction import TimerConfig
 from .spaces.client import SpacesClient
 from .spaces.events import Connected, Disconnected, SpacesEvent
 from .spaces.realtime import SpacesSubscription
@@ -70,9 +71,7 @@ class Bridge:
         self._tasks: set[asyncio.Task[None]] = set()
         self.endpoint = Endpoint(
             EndpointConfig(
-                local=advertised(config),
-                max_transactions=config.limits.max_transactions,
-                max_dialogs=config.limits.max_dialogs,
+                local=advertised(config), timers=TimerConfig(t1=config.sip.timer_t1_ms / 1000)
             ),
             token=_token,
             random=random.random,
@@ -80,12 +79,8 @@ class Bridge:
         self.driver = SipDriver(self.endpoint, loop)
         self.metrics = Metrics()
         self.driver.on_message = self._on_message
-        limits = config.limits
-        self.guard = Guard(
-            rate=limits.rate_per_source,
-            burst=limits.burst_per_source,
-            scanners=SCANNERS if limits.drop_scanners else (),
-        )
+        self.guard = Guard()
+        self._apply_limits(config.limits)
         self.driver.guard = self.guard
         self._ops: web.AppRunner | None = None
         self._listening = False
@@ -96,6 +91,21 @@ class Bridge:
         self.calls: ConferenceCalls | None = None
         self._udp: list[UdpListener] = []
         self._streams: dict[Transport, StreamServer] = {}
+
+    def _apply_limits(self, limits: LimitsConfig) -> None:
+        """At start and on reload: the guard's buckets and the endpoint's bounds."""
+        self.guard.reconfigure(
+            rate=limits.rate_per_source,
+            burst=limits.burst_per_source,
+            invite_rate=limits.invites_per_source,
+            invite_burst=limits.invite_burst_per_source,
+            scanners=SCANNERS if limits.drop_scanners else (),
+        )
+        self.endpoint.config = replace(
+            self.endpoint.config,
+            max_transactions=limits.max_transactions,
+            max_dialogs=limits.max_dialogs,
+        )
 
     def _on_message(self, direction: str, data: bytes) -> None:
         self.metrics.sip_message(direction, data)
@@ -172,16 +182,7 @@ class Bridge:
             ),
         )
         self.config = replace(self.config, limits=new.limits)
-        self.endpoint.config = replace(
-            self.endpoint.config,
-            max_transactions=new.limits.max_transactions,
-            max_dialogs=new.limits.max_dialogs,
-        )
-        self.guard.reconfigure(
-            rate=new.limits.rate_per_source,
-            burst=new.limits.burst_per_source,
-            scanners=SCANNERS if new.limits.drop_scanners else (),
-        )
+        self._apply_limits(new.limits)
         if self.calls is not None:
             self.calls.reconfigure(call_settings(self.config))
         log.info("configuration reloaded", applied=list(live), needs_restart=restart)
@@ -236,6 +237,7 @@ class Bridge:
             dropped=lambda: {
                 "scanner": self.guard.scanners_dropped,
                 "rate": self.guard.rate_dropped,
+                "invite_rate": self.guard.invites_dropped,
             },
         )
 
@@ -372,6 +374,7 @@ def call_settings(config: Config) -> CallSettings:
         modern_methods=frozenset(calls.modern_signalling),
         user_agents=tuple((match, frozenset(methods)) for match, methods in calls.user_agents),
         lobby_limit=config.limits.lobby_per_space,
+        max_joining=config.limits.max_joining,
     )
 
 

@@ -60,6 +60,9 @@ class SipConfig:
     """Server and User-Agent header value."""
     version_header: str = "spacesVersion"
     """Request header carrying the endpoint's Spaces client version (case-insensitive)."""
+    timer_t1_ms: int = 500
+    """RFC 3261 T1 (round-trip estimate): retransmissions start at T1 and transactions that get no
+    answer end after 64*T1. Lower it only on networks known to be faster."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,9 @@ class LimitsConfig:
     rate_per_source: float = 1000.0
     """Messages per second one source address may send (0: no limit); beyond, they are dropped."""
     burst_per_source: float = 2000.0
+    invites_per_source: float = 50.0
+    """New INVITEs per second one source may send (0: no limit); beyond, they are dropped."""
+    invite_burst_per_source: float = 100.0
     drop_scanners: bool = True
     """Drop requests whose User-Agent is a known SIP scanner, without an answer."""
     max_transactions: int = 50_000
@@ -119,6 +125,8 @@ class LimitsConfig:
     """Established and early dialogs before new INVITEs get 503 with Retry-After."""
     lobby_per_space: int = 100
     """Callers waiting in one space's lobby before more get 480 ``Lobby Full``."""
+    max_joining: int = 100
+    """Calls waiting for the conference server's answer before more INVITEs get 503."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,10 +233,14 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Config:
             "tls_private_key",
             "user_agent",
             "version_header",
+            "timer_t1_ms",
         ),
         source,
         "sip.",
     )
+    t1 = _get(sip_data, "timer_t1_ms", int, source, "sip.", 500)
+    if not 10 <= t1 <= 5000:
+        raise ConfigError(source, "sip.timer_t1_ms", "expected milliseconds from 10 to 5000")
     cert = _path(sip_data, "tls_certificate", source, "sip.")
     key = _path(sip_data, "tls_private_key", source, "sip.")
     if (cert is None) != (key is None):
@@ -267,6 +279,7 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Config:
         tls_private_key=key,
         user_agent=_get(sip_data, "user_agent", str, source, "sip.", "spaces-bridge"),
         version_header=_get(sip_data, "version_header", str, source, "sip.", "spacesVersion"),
+        timer_t1_ms=t1,
     )
     media_data = _table(data, "media", source)
     _known(media_data, ("host", "port_min", "port_max"), source, "media.")
@@ -352,26 +365,38 @@ def _conference(data: Mapping[str, Any], source: str) -> ConferenceConfig:
 
 
 def _limits(data: Mapping[str, Any], source: str) -> LimitsConfig:
-    counts = {"max_transactions": 50_000, "max_dialogs": 60_000, "lobby_per_space": 100}
-    _known(
-        data, ("rate_per_source", "burst_per_source", "drop_scanners", *counts), source, "limits."
-    )
-    numbers = {}
-    for key, default in (("rate_per_source", 1000.0), ("burst_per_source", 2000.0)):
+    rates = {
+        "rate_per_source": 1000.0,
+        "burst_per_source": 2000.0,
+        "invites_per_source": 50.0,
+        "invite_burst_per_source": 100.0,
+    }
+    counts: dict[str, Any] = {
+        "max_transactions": 50_000,
+        "max_dialogs": 60_000,
+        "lobby_per_space": 100,
+        "max_joining": 100,
+    }
+    _known(data, (*rates, "drop_scanners", *counts), source, "limits.")
+    numbers: dict[str, Any] = {}
+    for key, default in rates.items():
         value = data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ConfigError(source, "limits." + key, "expected a number of messages >= 0")
         numbers[key] = float(value)
-    rate, burst = numbers["rate_per_source"], numbers["burst_per_source"]
-    if rate and burst < 1:
-        raise ConfigError(source, "limits.burst_per_source", "expected at least 1 message")
+    for rate, burst in (
+        ("rate_per_source", "burst_per_source"),
+        ("invites_per_source", "invite_burst_per_source"),
+    ):
+        if numbers[rate] and numbers[burst] < 1:
+            raise ConfigError(source, "limits." + burst, "expected at least 1 message")
     scanners = _get(data, "drop_scanners", bool, source, "limits.", True)
     for key, default in counts.items():
         value = _get(data, key, int, source, "limits.", default)
         if value < 1:
             raise ConfigError(source, "limits." + key, "expected a count >= 1")
         counts[key] = value
-    return LimitsConfig(rate, burst, scanners, **counts)
+    return LimitsConfig(drop_scanners=scanners, **numbers, **counts)
 
 
 def _auth(data: Mapping[str, Any], source: str) -> AuthConfig:

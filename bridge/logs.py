@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -27,7 +28,8 @@ def configure(*, json: bool = False, level: int | str = logging.INFO) -> None:
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # One shared writer: a factory that builds a logger per call costs more than the line.
+        logger_factory=functools.partial(_shared, structlog.WriteLogger(sys.stderr)),
         # Not cached: a reload (SIGHUP) may change the level or the format of every logger,
         # including module-level ones created before.
         cache_logger_on_first_use=False,
@@ -44,3 +46,7 @@ def redacted(data: bytes, limit: int = 4096) -> str:
     """A SIP message for the trace log: text, at most ``limit`` bytes, credentials removed."""
     text = data[:limit].decode("utf-8", "replace")
     return _SECRET_HEADERS.sub(r"\1 <redacted>", text)
+
+
+def _shared(logger: structlog.WriteLogger, *_args: object) -> structlog.WriteLogger:
+    return logger

@@ -93,6 +93,8 @@ def test_listen_forms(tmp_path: pathlib.Path) -> None:
             "embedded",
         ),
         ({"limits": {"max_dialogs": 0}}, "limits.max_dialogs", "count >= 1"),
+        ({"limits": {"invite_burst_per_source": 0}}, "limits.invite_burst_per_source", "1 message"),
+        ({"sip": {"timer_t1_ms": 1}}, "sip.timer_t1_ms", "milliseconds"),
         ({"limits": {"lobby_per_space": 2.5}}, "limits.lobby_per_space", "expected int"),
         ({"limits": {"max_transactions": True}}, "limits.max_transactions", "expected int"),
         ({"nonsense": {}}, "nonsense", "unknown key"),

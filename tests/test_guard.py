@@ -46,3 +46,13 @@ def test_reconfigure_changes_limits_and_scanners() -> None:
     guard.reconfigure(rate=0, burst=1, scanners=())
     assert guard.admit(OPTIONS % b"User-Agent: friendly-scanner", "192.0.2.9", 0.0)
     assert all(guard.admit(b"x", "192.0.2.9", 0.0) for _ in range(10))  # no rate limit now
+
+
+def test_new_invites_have_a_tighter_bucket_than_other_messages() -> None:
+    guard = Guard(rate=1000, burst=1000, invite_rate=2, invite_burst=3, scanners=())
+    invite = OPTIONS.replace(b"OPTIONS", b"INVITE") % b""
+    assert [guard.admit(invite, "192.0.2.9", 0.0) for _ in range(5)] == [True] * 3 + [False] * 2
+    assert guard.admit(OPTIONS % b"", "192.0.2.9", 0.0)  # the same source's other messages pass
+    assert guard.admit(invite, "192.0.2.10", 0.0)  # another source has its own bucket
+    assert guard.admit(invite, "192.0.2.9", 0.5)  # 0.5 s at 2/s: one token back
+    assert (guard.invites_dropped, guard.rate_dropped) == (2, 0)

@@ -116,6 +116,7 @@ class ConferenceCalls:
         self._by_attendee: dict[str, Call] = {}
         self._session_ids = itertools.count(1)
         self.draining = False
+        self._joining = 0  # calls between INVITE and the conference's answer
 
     @property
     def active(self) -> int:
@@ -226,6 +227,11 @@ class ConferenceCalls:
         if space_id is None:
             self._endpoint.respond(rid, 404, "Unknown Space", now=now)
             return
+        if self._joining >= self._settings.max_joining:
+            # Admission control: a flood of INVITEs must not queue unbounded conference work
+            # ahead of the calls already in progress; refusing costs almost nothing.
+            self._endpoint.respond(rid, 503, "Too Many Calls Joining", now=now, headers=RETRY_AFTER)
+            return
         try:
             offer = sdp.parse_sdp(request.body) if request.body else None
         except RemoteProtocolError as exc:
@@ -249,7 +255,14 @@ class ConferenceCalls:
         )
         self._calls[call.call_id] = call
         clog(call).info("call offered", attendee=call.display_name)
-        self._spawn(self._join(call))
+        self._joining += 1
+        self._spawn(self._join_counted(call))
+
+    async def _join_counted(self, call: Call) -> None:
+        try:
+            await self._join(call)
+        finally:
+            self._joining -= 1
 
     async def _join(self, call: Call) -> None:
         try:

@@ -23,6 +23,8 @@ class CallSettings:
     ringing_interval: float = 60.0
     lobby_answer: bool = False
     """Answer lobby callers at once with inactive media instead of ringing (SPEC §6)."""
+    max_joining: int = 100
+    """Calls waiting for the conference server's answer; more INVITEs get 503 at once."""
     lobby_limit: int = 100
     """Callers waiting in one space's lobby; more are refused 480 ``Lobby Full``."""
     keys: KeyMap = field(default_factory=KeyMap)

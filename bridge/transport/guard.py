@@ -4,7 +4,10 @@
   an answer: an answer only confirms that a SIP service is there.
 - Each source address gets a token bucket: ``rate`` messages per second with bursts of ``burst``;
   beyond it messages are dropped, so that one flooding source cannot take the loop from the others.
-  Buckets live in a table bounded to ``max_sources`` (least recently seen forgotten first).
+- INVITEs, which each cost conference requests and may hold a call, have a second, tighter bucket
+  per source (``invite_rate``, ``invite_burst``): a phone places a call every few seconds at most,
+  while an unanswered-INVITE flood sends thousands per second.
+- Buckets live in tables bounded to ``max_sources`` (least recently seen forgotten first).
 
 Pure: the caller passes the time. Counts are kept for metrics.
 """
@@ -32,19 +35,39 @@ class Guard:
         *,
         rate: float = 1000.0,
         burst: float = 2000.0,
+        invite_rate: float = 50.0,
+        invite_burst: float = 100.0,
         scanners: tuple[str, ...] = SCANNERS,
         max_sources: int = 100_000,
     ) -> None:
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._invites: OrderedDict[str, _Bucket] = OrderedDict()
         self._max = max_sources
         self.scanners_dropped = 0
         self.rate_dropped = 0
-        self.reconfigure(rate=rate, burst=burst, scanners=scanners)
+        self.invites_dropped = 0
+        self.reconfigure(
+            rate=rate,
+            burst=burst,
+            invite_rate=invite_rate,
+            invite_burst=invite_burst,
+            scanners=scanners,
+        )
 
-    def reconfigure(self, *, rate: float, burst: float, scanners: tuple[str, ...]) -> None:
+    def reconfigure(
+        self,
+        *,
+        rate: float,
+        burst: float,
+        scanners: tuple[str, ...],
+        invite_rate: float = 50.0,
+        invite_burst: float = 100.0,
+    ) -> None:
         """New limits (SIGHUP); buckets keep their tokens, capped by the new burst."""
         self.rate = rate
         self.burst = burst
+        self.invite_rate = invite_rate
+        self.invite_burst = invite_burst
         self._scanner = (
             re.compile(
                 rb"^(?:user-agent|from)[ \t]*:[^\r\n]*(?:"
@@ -61,19 +84,31 @@ class Guard:
         if self._scanner is not None and self._scanner.search(data, 0, _HEAD_LIMIT):
             self.scanners_dropped += 1
             return False
-        if self.rate <= 0:
-            return True
-        bucket = self._buckets.get(host)
+        if self.rate > 0 and not self._take(self._buckets, host, self.rate, self.burst, now):
+            self.rate_dropped += 1
+            return False
+        if (
+            self.invite_rate > 0
+            and data.startswith(b"INVITE ")
+            and not self._take(self._invites, host, self.invite_rate, self.invite_burst, now)
+        ):
+            self.invites_dropped += 1
+            return False
+        return True
+
+    def _take(
+        self, table: OrderedDict[str, _Bucket], host: str, rate: float, burst: float, now: float
+    ) -> bool:
+        bucket = table.get(host)
         if bucket is None:
-            bucket = self._buckets[host] = _Bucket(self.burst, now)
-            if len(self._buckets) > self._max:
-                self._buckets.popitem(last=False)
+            bucket = table[host] = _Bucket(burst, now)
+            if len(table) > self._max:
+                table.popitem(last=False)
         else:
-            self._buckets.move_to_end(host)
-            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate)
+            table.move_to_end(host)
+            bucket.tokens = min(burst, bucket.tokens + (now - bucket.at) * rate)
             bucket.at = now
         if bucket.tokens < 1:
-            self.rate_dropped += 1
             return False
         bucket.tokens -= 1
         return True

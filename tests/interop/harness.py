@@ -103,6 +103,8 @@ class Daemon:
     tls_port: int | None = None
     grace: float = 0.0
     extra_config: str = ""
+    sip_config: str = ""
+    """Extra lines for the ``[sip]`` table the harness writes."""
     env: dict[str, str] = field(default_factory=dict)
     stopping: bool = False
     ops_port: int = field(default_factory=lambda: free_port(LOOPBACK))
@@ -128,6 +130,7 @@ class Daemon:
         media_min = free_port(self.host, both=False) & ~1
         return (
             f"[sip]\nlisten = {listen!r}\n".replace("'", '"')
+            + self.sip_config
             + tls
             + f'\n[media]\nhost = "{self.host}"\nport_min = {media_min}\nport_max = {media_min + 400}\n'
             + f"\n[drain]\ngrace_seconds = {self.grace}\nbye_wait_seconds = 2\n"
