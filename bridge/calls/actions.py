@@ -14,7 +14,7 @@ from ..sip.endpoint import Endpoint
 from ..sip.errors import RemoteProtocolError
 from ..sip.message import Request
 from ..spaces.client import SpacesClient
-from ..spaces.errors import ApiError, PreventUnmuting, SpacesError
+from ..spaces.errors import ApiError, PreventUnmuting, ServerError, SpacesError
 from . import policy
 from .call import Call, Unreachable, clog
 from .settings import CallSettings
@@ -152,9 +152,12 @@ class Actions:
                     refused = True
                     queue += policy.unmute_refused(call.state, by_key=by_key)
                     clog(call).info("unmute refused", hand=call.state.hand.value)
-                except ApiError as exc:
-                    clog(call).warning("conference refused", error=str(exc))
                 except SpacesError as exc:
+                    # A refusal (4xx) is the server's answer; a 5xx is a failure like a timeout,
+                    # and the phone is told to try again later rather than that it was done.
+                    if isinstance(exc, ApiError) and not isinstance(exc, ServerError):
+                        clog(call).warning("conference refused", error=str(exc))
+                        continue
                     clog(call).warning("conference unreachable", error=str(exc))
                     if strict:
                         raise Unreachable(str(exc)) from exc

@@ -9,6 +9,7 @@ their order.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Awaitable, Callable, Iterator
 from typing import assert_never
@@ -37,11 +38,7 @@ from ..sip.message import Request
 from ..sip.uri import SipUri
 from ..spaces import events as ev
 from ..spaces.client import SpacesClient
-from ..spaces.errors import (
-    Forbidden,
-    NotFound,
-    SpacesError,
-)
+from ..spaces.errors import ApiError, Forbidden, NotFound, ServerError, SpacesError
 from ..spaces.models import Role
 from . import policy
 from .access import Access, Caller, Refusal
@@ -58,6 +55,8 @@ log = structlog.get_logger("bridge.calls")
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, SUBSCRIBE"
 #: The version the bridge joins with for every phone: it is a modern client on their behalf (SPEC §1).
 CLIENT_VERSION = "1.1"
+#: How long (seconds) an ended call keeps trying to leave a meeting on a failing server.
+LEAVE_PATIENCE = 600.0
 
 
 class ConferenceCalls:
@@ -613,13 +612,27 @@ class ConferenceCalls:
         clog(call).info("call ended", reason=why)
 
     async def _leave(self, call: Call) -> None:
+        """Take the ended call out of the meeting. While the server fails, keep trying (with
+        backoff, for a bounded time): a phone that hung up must not stay in the roster."""
         assert call.meeting_id is not None and call.attendee_id is not None
-        try:
-            await self._client.leave(
-                call.space_id, call.meeting_id, ATTENDEE_TYPE, call.attendee_id
-            )
-        except SpacesError as exc:
-            clog(call).warning("leave failed", error=str(exc))
+        delay, waited = 1.0, 0.0
+        while True:
+            try:
+                await self._client.leave(
+                    call.space_id, call.meeting_id, ATTENDEE_TYPE, call.attendee_id
+                )
+            except SpacesError as exc:
+                if waited >= LEAVE_PATIENCE or (
+                    isinstance(exc, ApiError) and not isinstance(exc, ServerError)
+                ):
+                    clog(call).warning("leave failed", error=str(exc))
+                    return
+                clog(call).info("leave deferred", error=str(exc), retry_in=delay)
+            else:
+                return
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 30.0)
 
     # -- drain ---------------------------------------------------------------------------------------
     def refuse_new_calls(self) -> None:

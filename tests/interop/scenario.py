@@ -172,11 +172,16 @@ class Phone:
         self._answer_last("", "")
         return self
 
-    def info(self, ctype: str, body: str, *, status: int = 200) -> Phone:
+    def info(self, ctype: str, body: str, *, status: int = 200, header: str | None = None) -> Phone:
+        """An INFO answered by ``status``; ``header`` is a regex on the whole response."""
         self.cseq += 1
         text = self._request("INFO", [], body + "\n", ctype)
         self.steps.append('  <send retrans="500">\n' + _cdata(text))
-        self.steps.append(f'  <recv response="{status}"/>\n')
+        if header is None:
+            self.steps.append(f'  <recv response="{status}"/>\n')
+        else:
+            action = f"    <action>\n{self._check(header, 'msg')}    </action>\n"
+            self.steps.append(f'  <recv response="{status}">\n{action}  </recv>\n')
         return self
 
     def pause(self, ms: int) -> Phone:

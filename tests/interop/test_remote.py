@@ -4,55 +4,15 @@ that server restarting while a phone is in a meeting."""
 from __future__ import annotations
 
 import pathlib
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
-from tests.interop.harness import MODERATOR, ROOT, free_port, running_daemon
+from tests.interop.harness import free_port, running_daemon
 from tests.interop.meeting import Moderator, phone_call
+from tests.interop.remote import BRIDGE_TOKEN, conference_server
 from tests.interop.scenario import Phone
 
 pytestmark = pytest.mark.interop
-
-BRIDGE_TOKEN = "bridge-token-for-tests-0123456789"
-
-
-@contextmanager
-def conference_server(workdir: pathlib.Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    config = workdir / "server.toml"
-    config.write_text(
-        f"""
-[server]
-port = {port}
-tokens = [
-  {{ name = "console", role = "moderator", token = "{MODERATOR}" }},
-  {{ name = "bridge", role = "bridge", token = "{BRIDGE_TOKEN}" }},
-]
-spaces = [{{ id = "demo" }}]
-"""
-    )
-    log = workdir / f"server-{time.monotonic_ns()}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bridge", "server", "--config", str(config)],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 10
-        while "conference server ready" not in log.read_text():
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
-        yield process
-    finally:
-        process.terminate()
-        assert process.wait(10) == 0, log.read_text()
 
 
 def test_remote_server_mute_then_restart_without_state_hangs_up(tmp_path: pathlib.Path) -> None:
