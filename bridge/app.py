@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import random
 import secrets
 import signal
@@ -33,6 +34,7 @@ from .notify import Notifier
 from .ops import start_ops
 from .server.app import RunningServer, start_server
 from .server.config import ServerConfig, SpaceConfig, TokenConfig, embedded_default, token_for
+from .server.local import LocalApi
 from .server.model import Role
 from .sip.address import Transport, host_text
 from .sip.endpoint import Endpoint, EndpointConfig
@@ -206,13 +208,15 @@ class Bridge:
             self.server = await start_server(server_config)
             url, token = self.server.url, token_for(server_config, Role.BRIDGE)
             assert token is not None  # embedded_server_config always has one
+            local: LocalApi | None = self.server.local_api()
         else:
-            url, token = conference.url, conference.token or ""
+            url, token, local = conference.url, conference.token or "", None
         self.client = SpacesClient(
             url,
             token,
             timeout=conference.request_timeout_seconds,
             on_request=self.metrics.conference_request,
+            local=local,
         )
         await self.client.start()
         calls = ConferenceCalls(
@@ -328,6 +332,10 @@ async def run(config: Config, notifier: Notifier | None = None) -> int:
         log.error("cannot start", error=str(exc))  # noqa: TRY400
         await bridge.close()
         return 1
+    # Everything alive now (modules, config, the server's state, caches) lives as long as the
+    # daemon: moved out of the collector's generations, full collections no longer walk it.
+    gc.collect()
+    gc.freeze()
     first = config.sip.listen[0]
     log.info(
         "spaces-bridge ready",

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from . import http
 from .config import ServerConfig
+from .local import LocalApi
 from .model import Role
 from .realtime import Realtime
 from .state import Conference
@@ -85,6 +86,10 @@ class RunningServer:
     config: ServerConfig
     conference: Conference
     runner: web.AppRunner
+
+    def local_api(self) -> LocalApi:
+        """The API for a client in this process: the same answers and events, without HTTP."""
+        return LocalApi(self.config, self.conference, self.runner.app[REALTIME])
 
     async def close(self) -> None:
         """Stop accepting, disconnect sockets, finish requests in flight."""

@@ -8,7 +8,8 @@ unexpected exception into a logged 500, so client input never surfaces as a stac
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
@@ -18,7 +19,7 @@ from aiohttp.typedefs import Handler
 from . import fields
 from .config import ServerConfig
 from .errors import ApiError, BadRequest, Unauthorized
-from .model import Caller, Event, GuestPolicy, Outcome, Role
+from .model import JSON, Caller, Event, GuestPolicy, Outcome, Role
 from .state import Conference
 
 log = structlog.get_logger("bridge.server.http")
@@ -92,55 +93,62 @@ async def _answer(request: web.Request, outcome: Outcome, status: int = 200) -> 
     return web.json_response(outcome.body, status=status)
 
 
-def _ids(request: web.Request) -> tuple[str, str]:
-    return request.match_info["space"], request.match_info["meeting"]
+Params = Mapping[str, str]
+#: What an operation answers: an outcome (events and body), or a list (the two listing routes).
+Answer = Outcome | list[JSON]
+#: One API operation: the conference, who calls, the path's parameters and the JSON body.
+Operation = Callable[[Conference, Caller, Params, fields.Body], Answer]
 
 
-async def spaces(request: web.Request) -> web.StreamResponse:
-    caller_of(request)
-    return web.json_response(request.app[CONFERENCE].spaces())
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One route of the contract; ``status`` is the answer's status when it has a body."""
+
+    method: str
+    template: str
+    operation: Operation
+    status: int = 200
+    reads_body: bool = True
 
 
-async def active_meeting(request: web.Request) -> web.StreamResponse:
-    outcome = request.app[CONFERENCE].active_meeting(
-        caller_of(request), request.match_info["space"]
-    )
-    return await _answer(request, outcome)
+def _ids(params: Params) -> tuple[str, str]:
+    return params["space"], params["meeting"]
 
 
-async def start_meeting(request: web.Request) -> web.StreamResponse:
-    outcome = request.app[CONFERENCE].start_meeting(caller_of(request), request.match_info["space"])
-    return await _answer(request, outcome, 201)
+def _spaces(conference: Conference, caller: Caller, params: Params, body: fields.Body) -> Answer:
+    return conference.spaces()
 
 
-async def get_meeting(request: web.Request) -> web.StreamResponse:
-    return web.json_response(request.app[CONFERENCE].meeting(caller_of(request), *_ids(request)))
+def _active_meeting(c: Conference, caller: Caller, params: Params, body: fields.Body) -> Outcome:
+    return c.active_meeting(caller, params["space"])
 
 
-async def end_meeting(request: web.Request) -> web.StreamResponse:
-    outcome = request.app[CONFERENCE].end_meeting(caller_of(request), *_ids(request))
-    return await _answer(request, outcome)
+def _start_meeting(c: Conference, caller: Caller, params: Params, body: fields.Body) -> Outcome:
+    return c.start_meeting(caller, params["space"])
 
 
-async def patch_settings(request: web.Request) -> web.StreamResponse:
-    caller = caller_of(request)
-    body = await body_of(request)
-    outcome = request.app[CONFERENCE].update_settings(
+def _get_meeting(c: Conference, caller: Caller, params: Params, body: fields.Body) -> Outcome:
+    return Outcome(body=c.meeting(caller, *_ids(params)))
+
+
+def _end_meeting(c: Conference, caller: Caller, params: Params, body: fields.Body) -> Outcome:
+    return c.end_meeting(caller, *_ids(params))
+
+
+def _settings(c: Conference, caller: Caller, params: Params, body: fields.Body) -> Outcome:
+    return c.update_settings(
         caller,
-        request.match_info["space"],
+        params["space"],
         prevent_unmuting=fields.opt_bool(body, "preventUnmuting"),
         mute_on_entry=fields.opt_bool(body, "muteOnEntry"),
         guest_policy=fields.opt_enum(body, "guestPolicy", GuestPolicy),
     )
-    return await _answer(request, outcome)
 
 
-async def join(request: web.Request) -> web.StreamResponse:
-    caller = caller_of(request)
-    body = await body_of(request)
-    outcome = request.app[CONFERENCE].join(
+def _join(c: Conference, caller: Caller, params: Params, body: fields.Body) -> Outcome:
+    return c.join(
         caller,
-        *_ids(request),
+        *_ids(params),
         attendee_type=fields.req_str(body, "attendeeType", fields.MAX_TYPE),
         display_name=fields.req_str(body, "displayName"),
         version=fields.opt_str(body, "version", fields.MAX_TYPE),
@@ -148,141 +156,130 @@ async def join(request: web.Request) -> web.StreamResponse:
         role=fields.opt_enum(body, "role", Role),
         endpoint=fields.opt_str(body, "endpoint", fields.MAX_TYPE),
     )
-    return await _answer(request, outcome, 201)
 
 
-async def roster(request: web.Request) -> web.StreamResponse:
-    return web.json_response(request.app[CONFERENCE].roster(caller_of(request), *_ids(request)))
+def _roster(c: Conference, caller: Caller, params: Params, body: fields.Body) -> Answer:
+    return c.roster(caller, *_ids(params))
 
 
-async def leave(request: web.Request) -> web.StreamResponse:
-    info = request.match_info
-    outcome = request.app[CONFERENCE].leave(
-        caller_of(request), *_ids(request), info["type"], info["attendee"]
-    )
-    return await _answer(request, outcome)
+def _leave(c: Conference, caller: Caller, params: Params, body: fields.Body) -> Outcome:
+    return c.leave(caller, *_ids(params), params["type"], params["attendee"])
 
 
-async def media_state(request: web.Request) -> web.StreamResponse:
-    caller = caller_of(request)
-    body = await body_of(request)
-    info = request.match_info
-    outcome = request.app[CONFERENCE].set_media(
+def _media_state(c: Conference, caller: Caller, params: Params, body: fields.Body) -> Outcome:
+    return c.set_media(
         caller,
-        *_ids(request),
-        info["type"],
-        info["attendee"],
+        *_ids(params),
+        params["type"],
+        params["attendee"],
         audio=fields.opt_bool(body, "audio"),
         video=fields.opt_bool(body, "video"),
         held=fields.opt_bool(body, "held"),
         media_session=fields.opt_str(body, "mdsrvSessionId"),
     )
-    return await _answer(request, outcome)
 
 
-async def mute_all(request: web.Request) -> web.StreamResponse:
-    caller = caller_of(request)
-    body = await body_of(request)
-    outcome = request.app[CONFERENCE].mute_all(
+def _mute_all(c: Conference, caller: Caller, params: Params, body: fields.Body) -> Outcome:
+    return c.mute_all(
         caller,
-        *_ids(request),
+        *_ids(params),
         exclusions=fields.str_list(body, "exclusionList"),
         initiator=fields.opt_str(body, "attendeeId"),
     )
-    return await _answer(request, outcome)
 
 
-async def raise_hand(request: web.Request) -> web.StreamResponse:
-    caller = caller_of(request)
-    body = await body_of(request)
+def _raise_hand(c: Conference, caller: Caller, params: Params, body: fields.Body) -> Outcome:
     fields.permissions(body, "requestedPermissions")
-    outcome = request.app[CONFERENCE].raise_hand(
+    return c.raise_hand(
         caller,
-        *_ids(request),
+        *_ids(params),
         attendee_id=fields.opt_str(body, "attendeeId"),
         attendee_type=fields.opt_str(body, "attendeeType", fields.MAX_TYPE),
     )
-    return await _answer(request, outcome)
 
 
-async def accept_hand(request: web.Request) -> web.StreamResponse:
-    caller = caller_of(request)
-    body = await body_of(request)
+def _accept_hand(c: Conference, caller: Caller, params: Params, body: fields.Body) -> Outcome:
     fields.permissions(body, "grantedPermissions")
-    outcome = request.app[CONFERENCE].accept_hand(
+    return c.accept_hand(
         caller,
-        *_ids(request),
+        *_ids(params),
         fields.req_str(body, "attendeeId"),
         fields.opt_str(body, "attendeeType", fields.MAX_TYPE),
     )
-    return await _answer(request, outcome)
 
 
-async def lower_hand(request: web.Request) -> web.StreamResponse:
-    caller = caller_of(request)
-    body = await body_of(request)
+def _lower_hand(c: Conference, caller: Caller, params: Params, body: fields.Body) -> Outcome:
     fields.permissions(body, "rejectedPermissions")
-    outcome = request.app[CONFERENCE].lower_hand(
+    return c.lower_hand(
         caller,
-        *_ids(request),
+        *_ids(params),
         fields.req_str(body, "attendeeId"),
         fields.opt_str(body, "attendeeType", fields.MAX_TYPE),
     )
-    return await _answer(request, outcome)
 
 
-async def request_admission(request: web.Request) -> web.StreamResponse:
-    caller = caller_of(request)
-    body = await body_of(request)
-    outcome = request.app[CONFERENCE].request_admission(
+def _request_admission(c: Conference, caller: Caller, params: Params, body: fields.Body) -> Outcome:
+    return c.request_admission(
         caller,
-        *_ids(request),
+        *_ids(params),
         fields.req_str(body, "attendeeId"),
         fields.opt_str(body, "attendeeType", fields.MAX_TYPE),
     )
-    return await _answer(request, outcome, 202)
 
 
-async def allow(request: web.Request) -> web.StreamResponse:
-    caller = caller_of(request)
-    body = await body_of(request)
-    outcome = request.app[CONFERENCE].allow(
+def _allow(c: Conference, caller: Caller, params: Params, body: fields.Body) -> Outcome:
+    return c.allow(
         caller,
-        *_ids(request),
+        *_ids(params),
         fields.req_str(body, "attendeeId"),
         remember=bool(fields.opt_bool(body, "remember")),
     )
-    return await _answer(request, outcome)
 
 
-async def deny(request: web.Request) -> web.StreamResponse:
-    caller = caller_of(request)
-    body = await body_of(request)
-    outcome = request.app[CONFERENCE].deny(
+def _deny(c: Conference, caller: Caller, params: Params, body: fields.Body) -> Outcome:
+    return c.deny(
         caller,
-        *_ids(request),
+        *_ids(params),
         fields.req_str(body, "attendeeId"),
         remember=bool(fields.opt_bool(body, "remember")),
     )
-    return await _answer(request, outcome)
+
+
+#: Every route of the contract; fixed paths come before the ``{type}/{attendee}`` ones.
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/spaces", _spaces, reads_body=False),
+    Route("GET", API + "/activemeeting", _active_meeting, reads_body=False),
+    Route("POST", API + "/meetings", _start_meeting, 201, reads_body=False),
+    Route("PATCH", API + "/settings", _settings),
+    Route("GET", MEETING, _get_meeting, reads_body=False),
+    Route("DELETE", MEETING, _end_meeting, reads_body=False),
+    Route("POST", MEETING + "/muteall", _mute_all),
+    Route("GET", ATTENDEES, _roster, reads_body=False),
+    Route("POST", ATTENDEES, _join, 201),
+    Route("POST", ATTENDEES + "/raisedhands", _raise_hand),
+    Route("POST", ATTENDEES + "/raisedhands/accept", _accept_hand),
+    Route("POST", ATTENDEES + "/raisedhands/lower", _lower_hand),
+    Route("POST", ATTENDEES + "/meetingpermissions", _request_admission, 202),
+    Route("POST", ATTENDEES + "/meetingpermissions/allow", _allow),
+    Route("POST", ATTENDEES + "/meetingpermissions/deny", _deny),
+    Route("DELETE", ONE, _leave, reads_body=False),
+    Route("POST", ONE + "/mediastate", _media_state),
+)
+
+
+def _handler(route: Route) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        caller = caller_of(request)  # 401 before any 400
+        body = await body_of(request) if route.reads_body else {}
+        answer = route.operation(request.app[CONFERENCE], caller, request.match_info, body)
+        if isinstance(answer, list):
+            return web.json_response(answer)
+        return await _answer(request, answer, route.status)
+
+    return handle
 
 
 def add_routes(app: web.Application) -> None:
-    """Register every route of the contract (fixed paths before the ``{type}/{attendee}`` ones)."""
-    app.router.add_get("/api/spaces", spaces)
-    app.router.add_get(API + "/activemeeting", active_meeting)
-    app.router.add_post(API + "/meetings", start_meeting)
-    app.router.add_patch(API + "/settings", patch_settings)
-    app.router.add_get(MEETING, get_meeting)
-    app.router.add_delete(MEETING, end_meeting)
-    app.router.add_post(MEETING + "/muteall", mute_all)
-    app.router.add_get(ATTENDEES, roster)
-    app.router.add_post(ATTENDEES, join)
-    app.router.add_post(ATTENDEES + "/raisedhands", raise_hand)
-    app.router.add_post(ATTENDEES + "/raisedhands/accept", accept_hand)
-    app.router.add_post(ATTENDEES + "/raisedhands/lower", lower_hand)
-    app.router.add_post(ATTENDEES + "/meetingpermissions", request_admission)
-    app.router.add_post(ATTENDEES + "/meetingpermissions/allow", allow)
-    app.router.add_post(ATTENDEES + "/meetingpermissions/deny", deny)
-    app.router.add_delete(ONE, leave)
-    app.router.add_post(ONE + "/mediastate", media_state)
+    """Register every route of the contract."""
+    for route in ROUTES:
+        app.router.add_route(route.method, route.template, _handler(route))

@@ -18,7 +18,7 @@ import random as _random
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, Protocol, Self, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -80,6 +80,14 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
+class LocalServer(Protocol):
+    """A conference server in this process, answering API calls as its HTTP side would."""
+
+    async def request(
+        self, method: str, path: str, token: str, body: Mapping[str, object] | None
+    ) -> tuple[int, object]: ...
+
+
 class SpacesClient:
     """Client of one conference server, authenticated by one bearer token.
 
@@ -98,10 +106,12 @@ class SpacesClient:
         backoff: float = 0.2,
         backoff_max: float = 2.0,
         on_request: RequestObserver | None = None,
+        local: LocalServer | None = None,
     ) -> None:
         """``timeout`` bounds each attempt (seconds); ``retries`` is how many more attempts an
         idempotent call gets; the n-th retry waits ``random() * min(backoff_max, backoff * 2**n)``
-        ("full jitter", so that bridges restarted together do not retry in step)."""
+        ("full jitter", so that bridges restarted together do not retry in step). ``local``: a
+        server in this process, called directly instead of over HTTP."""
         if retries < 0:
             raise ValueError("retries must be >= 0")
         self._base = base_url.rstrip("/")
@@ -116,6 +126,8 @@ class SpacesClient:
         self._backoff = backoff
         self._backoff_max = backoff_max
         self._on_request = on_request
+        self._local = local
+        self._token = token
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
 
@@ -457,8 +469,13 @@ class SpacesClient:
     async def _attempt(
         self, method: str, route: str, path: str, json_body: Mapping[str, Any] | None
     ) -> tuple[int, object]:
-        session = self._ensure_session()
         started = time.perf_counter()
+        if self._local is not None:
+            code, answer = await self._local.request(method, path, self._token, json_body)
+            if self._on_request is not None:
+                self._on_request(route, code, time.perf_counter() - started)
+            return code, answer
+        session = self._ensure_session()
         status: int | None = None
         try:
             async with session.request(method, self._base + path, json=json_body) as response:
