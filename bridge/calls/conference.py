@@ -38,7 +38,7 @@ from ..sip.message import Request
 from ..sip.uri import SipUri
 from ..spaces import events as ev
 from ..spaces.client import SpacesClient
-from ..spaces.errors import ApiError, Forbidden, NotFound, ServerError, SpacesError
+from ..spaces.errors import ApiError, Conflict, Forbidden, NotFound, ServerError, SpacesError
 from ..spaces.models import Role
 from . import policy
 from .access import Access, Caller, Refusal
@@ -292,6 +292,14 @@ class ConferenceCalls:
             return
         except Forbidden as exc:
             self._refuse(call, 603, "Decline", exc.message, reason_text="Guest denied")
+            return
+        except Conflict as exc:
+            # RFC 3261 §21.4.24: reached, but cannot take another call (a full meeting); any other
+            # conflict (the meeting ended meanwhile) is worth trying again.
+            if exc.code == "meeting_full":
+                self._refuse(call, 486, "Busy Here", exc.message, reason_text="Meeting full")
+            else:
+                self._refuse(call, 480, "Temporarily Unavailable", exc.message)
             return
         except SpacesError as exc:
             clog(call).warning("conference unreachable", error=str(exc))

@@ -31,7 +31,9 @@ REALTIME = web.AppKey("realtime", Realtime)
 
 def new_conference(config: ServerConfig) -> Conference:
     """The conference state for ``config``, with uuid4 ids and the wall clock (for ``joinedAt``)."""
-    return Conference(config.spaces, ids=lambda: uuid.uuid4().hex, now=time.time)
+    return Conference(
+        config.spaces, ids=lambda: uuid.uuid4().hex, now=time.time, capacity=config.meeting_capacity
+    )
 
 
 SHUTDOWN_TIMEOUT = 2.0

@@ -78,6 +78,8 @@ class ServerConfig:
     """Accepted bearer tokens."""
     spaces: tuple[SpaceConfig, ...] = ()
     """Hosted spaces."""
+    meeting_capacity: int = 500
+    """Attendees (in the meeting and its lobby) one meeting may hold; more joins get 409."""
     show_tokens: bool = False
     """Log moderator tokens at start: only for the development default, where nobody else knows them."""
     source: str = "<defaults>"
@@ -97,7 +99,7 @@ class ServerConfig:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str) -> ServerConfig:
         """Validate the contents of a ``[server]`` table; errors name ``source`` and the key."""
-        _known(data, ("host", "port", "tokens", "spaces"), source, "server.")
+        _known(data, ("host", "port", "tokens", "spaces", "meeting_capacity"), source, "server.")
         host = _get(data, "host", str, source, "server.host", "127.0.0.1")
         try:
             ipaddress.ip_address(host.strip("[]"))
@@ -124,7 +126,19 @@ class ServerConfig:
         for space_id in ids:
             if ids.count(space_id) > 1:
                 raise ConfigError(source, "server.spaces", f"space id {space_id!r} is used twice")
-        return cls(host=host.strip("[]"), port=port, tokens=tokens, spaces=spaces, source=source)
+        capacity = _get(data, "meeting_capacity", int, source, "server.meeting_capacity", 500)
+        if not 1 <= capacity <= 1_000_000:
+            raise ConfigError(
+                source, "server.meeting_capacity", f"expected 1-1000000 attendees, got {capacity}"
+            )
+        return cls(
+            host=host.strip("[]"),
+            port=port,
+            tokens=tokens,
+            spaces=spaces,
+            meeting_capacity=capacity,
+            source=source,
+        )
 
 
 def embedded_default(token: str, bridge_token: str | None = None) -> ServerConfig:

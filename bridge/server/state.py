@@ -63,11 +63,17 @@ class Conference:
     """Spaces, meetings and attendees, and every action of the API contract on them."""
 
     def __init__(
-        self, spaces: Iterable[SpaceConfig], *, ids: Callable[[], str], now: Callable[[], float]
+        self,
+        spaces: Iterable[SpaceConfig],
+        *,
+        ids: Callable[[], str],
+        now: Callable[[], float],
+        capacity: int = MAX_ATTENDEES,
     ) -> None:
         self._spaces = {s.id: Space(s.id, s.name, s.settings) for s in spaces}
         self._ids = ids
         self._now = now
+        self._capacity = capacity
 
     # ----------------------------------------------------------------- queries
 
@@ -209,8 +215,8 @@ class Conference:
         policy = space.settings.guest_policy
         if is_guest and policy is GuestPolicy.ALWAYS_DENY:
             raise GuestDenied(space.id)
-        if len(meeting.attendees) >= MAX_ATTENDEES:
-            raise Conflict(f"meeting {meeting.id} is full ({MAX_ATTENDEES})", "meeting_full")
+        if len(meeting.attendees) >= self._capacity:
+            raise Conflict(f"meeting {meeting.id} is full ({self._capacity})", "meeting_full")
         a = Attendee(
             id=self._ids(),
             type=attendee_type,

@@ -9,7 +9,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.interop.harness import Daemon, explain, free_port, probe, running_daemon, sipp
+from tests.interop.harness import (
+    SERVER,
+    Daemon,
+    explain,
+    free_port,
+    probe,
+    running_daemon,
+    sipp,
+)
 from tests.interop.meeting import Moderator, phone_call
 from tests.interop.scenario import Phone
 
@@ -158,6 +166,23 @@ def test_a_full_lobby_refuses_the_next_caller_with_480_and_retry_after(
         moderator.wait_for(
             lambda d: len(d["lobby"]) == len(d["attendees"]) == 1, what="one caller waiting"
         )
+
+
+def test_a_full_meeting_refuses_the_next_caller_with_486_and_says_why(
+    tmp_path: pathlib.Path,
+) -> None:
+    one_seat = SERVER.replace("port = 0", "port = 0\nmeeting_capacity = 1")
+    with (
+        running_daemon(tmp_path, extra_config=one_seat) as daemon,
+        phone_call(daemon, Phone().invite().pause(3000).bye(), tmp_path, name="seated"),
+    ):
+        Moderator(daemon).phone()
+        turned_away = Phone("Desk Phone 2").refused(
+            486, header="Reason: SIP;cause=486;text=.Meeting full."
+        )
+        with phone_call(daemon, turned_away, tmp_path, name="turned-away"):
+            pass
+        daemon.wait_log("call refused", "status=486")
 
 
 def test_guest_refused_by_policy_is_603(daemon: Daemon, tmp_path: pathlib.Path) -> None:

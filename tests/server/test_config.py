@@ -56,6 +56,8 @@ def test_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"spaces": [{"id": "a", "guest_policy": "MAYBE"}]}, "server.spaces[0].guest_policy"),
         ({"spaces": [{"id": "a", "mute_on_entry": 1}]}, "server.spaces[0].mute_on_entry"),
         ({"spaces": [{"id": "a"}, {"id": "a"}]}, "server.spaces"),
+        ({"meeting_capacity": 0}, "server.meeting_capacity"),
+        ({"meeting_capacity": "many"}, "server.meeting_capacity"),
     ],
 )
 def test_errors_name_file_and_key(data: dict[str, Any], key: str) -> None:
@@ -63,6 +65,11 @@ def test_errors_name_file_and_key(data: dict[str, Any], key: str) -> None:
         ServerConfig.from_mapping(data, "f.toml")
     assert (info.value.source, info.value.key) == ("f.toml", key)
     assert "a-long-enough-token" not in str(info.value)
+
+
+def test_meeting_capacity_is_read() -> None:
+    assert ServerConfig.from_mapping({}, "f.toml").meeting_capacity == 500
+    assert ServerConfig.from_mapping({"meeting_capacity": 60000}, "f").meeting_capacity == 60000
 
 
 def test_embedded_default() -> None:

@@ -88,15 +88,14 @@ async def run_script(server: RunningServer, *, local: bool) -> list[tuple[int, A
     attendees: list[str] = []
     meetings: dict[str, str] = {}
     async with aiohttp.ClientSession() as session:
-        for method, template, token, body in SCRIPT:
+        for method, template, token, raw in SCRIPT:
             parts = template.split("/")
             space = parts[3] if len(parts) > 3 and parts[3] != "{space}" else "demo"
             filled = {f"a{i}": a for i, a in enumerate(attendees)}
             path = template.format(space=space, meeting=meetings.get(space, "none"), **filled)
-            if body is not None:
-                body = {
-                    k: v.format(**filled) if isinstance(v, str) else v for k, v in body.items()
-                }
+            body = None
+            if raw is not None:
+                body = {k: v.format(**filled) if isinstance(v, str) else v for k, v in raw.items()}
             if local:
                 answer = await api.request(method, path, token or "", body)
             else:
