@@ -41,6 +41,7 @@ from .sip.endpoint import Endpoint, EndpointConfig
 from .sip.transaction import TimerConfig
 from .spaces.client import SpacesClient
 from .spaces.events import Connected, Disconnected, SpacesEvent
+from .spaces.local import LocalSubscription
 from .spaces.realtime import SpacesSubscription
 from .transport.driver import SipDriver
 from .transport.guard import SCANNERS, Guard
@@ -89,7 +90,7 @@ class Bridge:
         self.media = MediaAnchor(config.media.host, config.media.port_min, config.media.port_max)
         self.server: RunningServer | None = None
         self.client: SpacesClient | None = None
-        self.subscription: SpacesSubscription | None = None
+        self.subscription: SpacesSubscription | LocalSubscription | None = None
         self.calls: ConferenceCalls | None = None
         self._udp: list[UdpListener] = []
         self._streams: dict[Transport, StreamServer] = {}
@@ -250,7 +251,10 @@ class Bridge:
                 self.metrics.socket(isinstance(event, Connected))
             calls.on_spaces_event(event)
 
-        self.subscription = SpacesSubscription(url, token, on_event=on_spaces_event)
+        if self.server is not None:
+            self.subscription = LocalSubscription(self.server.realtime, on_event=on_spaces_event)
+        else:
+            self.subscription = SpacesSubscription(url, token, on_event=on_spaces_event)
         await self.subscription.start()
         self.driver.on_event = calls.on_event
         log.info("conference", url=url, embedded=self.server is not None)

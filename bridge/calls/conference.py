@@ -536,6 +536,13 @@ class ConferenceCalls:
             for timer in call.timers:
                 timer.cancel()
             call.timers.clear()
+            if call.dialog is not None:
+                # Answered in the lobby with inactive media: re-offer (SPEC §6, the answer variant).
+                # Marked now, not in the task: the admission's own media event may come first,
+                # and its re-offer must already carry the admission (one re-INVITE, not two).
+                call.admitted = True
+                call.stale_sdp = True
+                self._signal.notify(call, policy.Notify("lobby", "admitted"))
             self._spawn(self._admitted(call))
         elif state == "REJECTED":
             why = "denied by a moderator"
@@ -546,11 +553,6 @@ class ConferenceCalls:
                 self._hang_up(call, why, reason=(603, "Guest denied"))
 
     async def _admitted(self, call: Call) -> None:
-        if call.dialog is not None:
-            # Answered in the lobby with inactive media: re-offer (SPEC §6, the answer variant).
-            call.admitted = True
-            call.stale_sdp = True
-            self._signal.notify(call, policy.Notify("lobby", "admitted"))
         # Admission may have muted the caller (mute on entry); read the state it starts with.
         await self._resync_call(call)
         if call.dialog is None:

@@ -89,6 +89,11 @@ class RunningServer:
     conference: Conference
     runner: web.AppRunner
 
+    @property
+    def realtime(self) -> Realtime:
+        """The Socket.IO side, which also hands events to listeners in this process."""
+        return self.runner.app[REALTIME]
+
     def local_api(self) -> LocalApi:
         """The API for a client in this process: the same answers and events, without HTTP."""
         return LocalApi(self.config, self.conference, self.runner.app[REALTIME])

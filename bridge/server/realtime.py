@@ -8,7 +8,7 @@ python-socketio ships no type information; it is confined to this module behind 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import socketio  # type: ignore[import-untyped]
@@ -46,6 +46,7 @@ class Realtime:
         # One lock for every broadcast: the rules run synchronously, so taking the lock right after
         # them (FIFO) keeps the wire order equal to the order in which the state changed.
         self._lock = asyncio.Lock()
+        self._listeners: list[Callable[[JSON], None]] = []
         self._closed = False
         self._sio = socketio.AsyncServer(
             async_mode="aiohttp",
@@ -68,9 +69,19 @@ class Realtime:
             return
         async with self._lock:
             for event in events:
-                await self._sio.emit(
-                    RESPONSE, event.payload(), to=room(event.topic), namespace=NAMESPACE
-                )
+                payload = event.payload()
+                for deliver in self._listeners:
+                    deliver(payload)
+                await self._sio.emit(RESPONSE, payload, to=room(event.topic), namespace=NAMESPACE)
+
+    def listen(self, deliver: Callable[[JSON], None]) -> Callable[[], None]:
+        """Hand every event's payload to ``deliver`` too, in the room's order (a client in this
+        process: the bridge and its embedded server); returns the way to stop."""
+        self._listeners.append(deliver)
+        return lambda: self._listeners.remove(deliver)
+
+    def has_space(self, space_id: str) -> bool:
+        return self._conference.has_space(space_id)
 
     async def close(self) -> None:
         """Close every connection, then stop Socket.IO's background tasks. Idempotent.

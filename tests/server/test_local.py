@@ -11,9 +11,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import pytest
 
 from bridge.server.app import RunningServer, start_server
 from bridge.server.state import Conference
+from bridge.spaces.errors import NotFound
+from bridge.spaces.events import Connected
+from bridge.spaces.local import LocalSubscription
+from bridge.spaces.realtime import SpacesSubscription
 from tests.server.test_http import BRIDGE, CONFIG, GUEST, MEMBER, MOD, Listener
 
 M = "/api/spaces/{space}/meetings/{meeting}"
@@ -148,3 +153,35 @@ def test_the_local_api_answers_and_publishes_exactly_as_http_does() -> None:
     assert {200, 201, 202, 204, 400, 401, 403, 404, 405, 409} <= statuses, statuses
     assert local_events == http_events
     assert len(http_events) > 10
+
+
+async def both_subscriptions() -> tuple[list[Any], list[Any]]:
+    over_socket: list[Any] = []
+    in_process: list[Any] = []
+    async with twin() as server:
+        socket = SpacesSubscription(server.url, BRIDGE, on_event=over_socket.append)
+        local = LocalSubscription(server.realtime, on_event=in_process.append)
+        for subscription in (socket, local):
+            await subscription.start()
+            for space in ("demo", "lobby"):
+                await subscription.subscribe(space)
+        async with asyncio.timeout(5):
+            while not over_socket:  # the socket connects (and subscribes) in the background
+                await asyncio.sleep(0.01)
+        with pytest.raises(NotFound):
+            await local.subscribe("nowhere")
+        try:
+            await run_script(server, local=True)
+            await asyncio.sleep(0.3)  # the socket's last events are on their way
+        finally:
+            await socket.close()
+            await local.close()
+    return over_socket, in_process
+
+
+def test_the_local_subscription_delivers_what_the_socket_delivers() -> None:
+    over_socket, in_process = asyncio.run(both_subscriptions())
+    assert isinstance(in_process[0], Connected)
+    events = [e for e in over_socket if not isinstance(e, Connected)]
+    assert len(events) > 10
+    assert in_process[1:] == events
