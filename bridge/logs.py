@@ -9,9 +9,15 @@ import sys
 
 import structlog
 
+#: Bumped by every ``configure``: loggers bound and kept by their owners (a call's) are rebound
+#: when it changes, so that a reload reaches them too.
+generation = 0
+
 
 def configure(*, json: bool = False, level: int | str = logging.INFO) -> None:
     """(Re)configure logging; ``level`` is a ``logging`` number or a name such as ``"debug"``."""
+    global generation  # noqa: PLW0603  (one process-wide configuration, as structlog's own)
+    generation += 1
     if isinstance(level, str):
         level = logging.getLevelNamesMapping()[level.upper()]
     processors: list[structlog.typing.Processor] = [

@@ -21,11 +21,30 @@ METHODS = frozenset(
     {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "SUBSCRIBE", "NOTIFY", "REGISTER"}
 )
 #: Mute relay takes milliseconds on loopback and up to seconds when the server is slow.
-RELAY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+RELAY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
 
 
 class Metrics:
     def __init__(self) -> None:
+        # Label children by (direction, raw first-line token): labels() costs more than inc().
+        self._requests: dict[tuple[str, bytes], Counter] = {}
+        self._responses: dict[tuple[str, bytes], Counter] = {}
         self.registry = r = CollectorRegistry(auto_describe=True)
         Info("spaces_bridge_build", "Version of the running bridge.", registry=r).info(
             {"version": __version__}
@@ -116,14 +135,28 @@ class Metrics:
     def sip_message(self, direction: str, data: bytes) -> None:
         """Count one message by its first line, without parsing it (``direction``: in or out)."""
         if data.startswith(b"SIP/2.0 "):
-            code = data[8:11]
-            label = code.decode() if code.isdigit() else "other"
-            self.sip_responses.labels(direction, label).inc()
+            key = (direction, data[8:11])
+            counter = self._responses.get(key)
+            if counter is None:
+                code = key[1]
+                label = code.decode() if code.isdigit() else "other"
+                counter = self.sip_responses.labels(direction, label)
+                if label != "other":  # at most 900 codes per direction
+                    self._responses[key] = counter
+            counter.inc()
             return
         if data[:2] == b"\r\n":
             return  # a keep-alive
-        method = data[: data.find(b" ", 0, 20)].decode("ascii", "replace")
-        self.sip_requests.labels(direction, method if method in METHODS else "other").inc()
+        key = (direction, data[: data.find(b" ", 0, 20)])
+        counter = self._requests.get(key)
+        if counter is None:
+            method = key[1].decode("ascii", "replace")
+            label = method if method in METHODS else "other"
+            counter = self.sip_requests.labels(direction, label)
+            # Only known methods are kept: what a peer invents must not grow the cache.
+            if label != "other":
+                self._requests[key] = counter
+        counter.inc()
 
     def conference_request(self, route: str, status: int | None, seconds: float) -> None:
         self.conference_latency.labels(route).observe(seconds)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from .. import logs
 from ..sip import sdp
 from ..sip.dialog import DialogId
 from . import policy
@@ -62,14 +63,24 @@ class Call:
     """When the phone's latest request arrived, until the conference request it causes (metrics)."""
     event_at: float | None = None
     """When the latest server event for this call arrived, until the phone is told (metrics)."""
+    logger: tuple[object, structlog.typing.FilteringBoundLogger] | None = field(
+        default=None, repr=False, compare=False
+    )
+    """The call's bound logger and what it was bound for (see :func:`clog`)."""
 
 
 def clog(call: Call) -> structlog.typing.FilteringBoundLogger:
     """The call's logger: every line of a call carries its Call-ID, space, attendee and the
     endpoint's generation (SPEC §9)."""
+    # Bound once and kept: binding costs more than a filtered-out line. Rebound when a field
+    # changes or logging is reconfigured (a reload).
+    key = (call.attendee_id, call.state.generation, logs.generation)
+    if call.logger is not None and call.logger[0] == key:
+        return call.logger[1]
     fields: dict[str, str] = {"call_id": call.call_id, "space": call.space_id}
     if call.attendee_id is not None:
         fields["attendee_id"] = call.attendee_id
     fields["version"] = call.state.generation.value
     bound: structlog.typing.FilteringBoundLogger = log.bind(**fields)
+    call.logger = (key, bound)
     return bound

@@ -72,7 +72,11 @@ class Realtime:
                 payload = event.payload()
                 for deliver in self._listeners:
                     deliver(payload)
-                await self._sio.emit(RESPONSE, payload, to=room(event.topic), namespace=NAMESPACE)
+                # python-socketio encodes the packet before it looks for recipients: a room nobody
+                # listens in (no console open) costs nothing this way.
+                target = room(event.topic)
+                if self._sio.manager.rooms.get(NAMESPACE, {}).get(target):
+                    await self._sio.emit(RESPONSE, payload, to=target, namespace=NAMESPACE)
 
     def listen(self, deliver: Callable[[JSON], None]) -> Callable[[], None]:
         """Hand every event's payload to ``deliver`` too, in the room's order (a client in this
