@@ -135,7 +135,12 @@ class Bridge:
         tls: ssl.SSLContext | None = None
         sip = self.config.sip
         if sip.tls_certificate is not None and sip.tls_private_key is not None:
-            tls = server_tls_context(str(sip.tls_certificate), str(sip.tls_private_key))
+            tls = server_tls_context(
+                str(sip.tls_certificate),
+                str(sip.tls_private_key),
+                client_ca=None if sip.tls_client_ca is None else str(sip.tls_client_ca),
+                verify_client=sip.tls_verify_client.mode,
+            )
         for item in sip.listen:
             await self._listen(item, udp, tls)
         self.driver.add_sender(Transport.UDP, udp)

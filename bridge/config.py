@@ -7,9 +7,11 @@ from __future__ import annotations
 import ipaddress
 import os
 import pathlib
+import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from .sip.address import Transport, host_text
@@ -42,6 +44,24 @@ class Listen:
         return f"{self.transport}:{host_text(self.host)}:{self.port}"
 
 
+class ClientVerify(StrEnum):
+    """``[sip] tls_verify_client``: whether the TLS listener asks phones for a certificate."""
+
+    NONE = "none"
+    OPTIONAL = "optional"
+    REQUIRED = "required"
+
+    @property
+    def mode(self) -> ssl.VerifyMode:
+        match self:
+            case ClientVerify.NONE:
+                return ssl.CERT_NONE
+            case ClientVerify.OPTIONAL:
+                return ssl.CERT_OPTIONAL
+            case ClientVerify.REQUIRED:
+                return ssl.CERT_REQUIRED
+
+
 @dataclass(frozen=True, slots=True)
 class SipConfig:
     listen: tuple[Listen, ...] = (
@@ -56,6 +76,12 @@ class SipConfig:
     """PEM certificate chain for TLS listeners."""
     tls_private_key: pathlib.Path | None = None
     """PEM private key for the certificate (a file: secrets are never inline)."""
+    tls_client_ca: pathlib.Path | None = None
+    """PEM bundle of the CAs whose client certificates the TLS listener accepts."""
+    tls_verify_client: ClientVerify = ClientVerify.NONE
+    """``none``: no client certificate is asked for (phones authenticate with digest);
+    ``optional``: asked for, and a certificate sent must chain to ``tls_client_ca``;
+    ``required``: the handshake fails without such a certificate."""
     user_agent: str = "spaces-bridge"
     """Server and User-Agent header value."""
     version_header: str = "spacesVersion"
@@ -231,6 +257,8 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Config:
             "advertise",
             "tls_certificate",
             "tls_private_key",
+            "tls_client_ca",
+            "tls_verify_client",
             "user_agent",
             "version_header",
             "timer_t1_ms",
@@ -245,6 +273,7 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Config:
     key = _path(sip_data, "tls_private_key", source, "sip.")
     if (cert is None) != (key is None):
         raise ConfigError(source, "sip.tls_private_key", "TLS needs both a certificate and a key")
+    client_ca, verify_client = _client_verification(sip_data, source, cert is not None)
     listen = tuple(
         _listen(item, source, f"sip.listen[{i}]")
         for i, item in enumerate(
@@ -277,6 +306,8 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Config:
         advertise=advertise,
         tls_certificate=cert,
         tls_private_key=key,
+        tls_client_ca=client_ca,
+        tls_verify_client=verify_client,
         user_agent=_get(sip_data, "user_agent", str, source, "sip.", "spaces-bridge"),
         version_header=_get(sip_data, "version_header", str, source, "sip.", "spacesVersion"),
         timer_t1_ms=t1,
@@ -323,6 +354,30 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Config:
         dialplan=_dialplan(_table(data, "dialplan", source), source),
         server=_server(data, source),
     )
+
+
+def _client_verification(
+    sip_data: Mapping[str, Any], source: str, has_tls: bool
+) -> tuple[pathlib.Path | None, ClientVerify]:
+    client_ca = _path(sip_data, "tls_client_ca", source, "sip.")
+    text = _get(sip_data, "tls_verify_client", str, source, "sip.", "none")
+    key = "sip.tls_verify_client"
+    try:
+        verify = ClientVerify(text)
+    except ValueError as exc:
+        raise ConfigError(
+            source, key, f'expected "none", "optional" or "required", got {text!r}'
+        ) from exc
+    if verify is not ClientVerify.NONE and client_ca is None:
+        raise ConfigError(source, key, f'"{verify}" needs sip.tls_client_ca (a PEM CA bundle)')
+    if verify is ClientVerify.NONE and client_ca is not None:
+        # A CA that is never consulted would look like protection to whoever reads the file.
+        raise ConfigError(
+            source, key, 'sip.tls_client_ca is set but unused: expected "optional" or "required"'
+        )
+    if verify is not ClientVerify.NONE and not has_tls:
+        raise ConfigError(source, key, "client certificates need sip.tls_certificate")
+    return client_ca, verify
 
 
 def _server(data: Mapping[str, Any], source: str) -> ServerConfig | None:

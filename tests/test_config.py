@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import pathlib
 import re
+import ssl
 import tomllib
 
 import pytest
 from prometheus_client import generate_latest
 
-from bridge.config import ConfigError, from_mapping, load
+from bridge.config import ClientVerify, ConfigError, from_mapping, load
 from bridge.metrics import Metrics
 from bridge.sip.address import Transport
 
@@ -59,6 +60,12 @@ def test_listen_forms(tmp_path: pathlib.Path) -> None:
         ({"sip": {"listen": ["udp:0.0.0.0:5060"]}}, "sip.advertise", "required"),
         ({"sip": {"listen": ["tls:127.0.0.1:5061"]}}, "sip.listen", "tls_certificate"),
         ({"sip": {"tls_certificate": "/nonexistent/cert.pem"}}, "sip.tls_certificate", "no such"),
+        ({"sip": {"tls_client_ca": "/nonexistent/ca.pem"}}, "sip.tls_client_ca", "no such"),
+        ({"sip": {"tls_verify_client": "always"}}, "sip.tls_verify_client", '"required", got'),
+        ({"sip": {"tls_verify_client": "Required"}}, "sip.tls_verify_client", '"optional"'),
+        ({"sip": {"tls_verify_client": True}}, "sip.tls_verify_client", "expected str"),
+        ({"sip": {"tls_verify_client": "required"}}, "sip.tls_verify_client", "tls_client_ca"),
+        ({"sip": {"tls_verify_client": "optional"}}, "sip.tls_verify_client", "tls_client_ca"),
         ({"sip": {"user_agent": 5}}, "sip.user_agent", "expected str"),
         ({"sip": {"bogus": 1}}, "sip.bogus", "unknown key"),
         ({"media": {"host": "0.0.0.0"}}, "media.host", "not 0.0.0.0"),
@@ -109,6 +116,29 @@ def test_errors_name_file_key_and_expectation(
     assert info.value.key == key
     assert str(info.value).startswith(f"bridge.toml: {key}: ")
     assert words in str(info.value)
+
+
+def test_client_certificate_verification(tmp_path: pathlib.Path) -> None:
+    files = {name: tmp_path / f"{name}.pem" for name in ("cert", "key", "ca")}
+    for path in files.values():
+        path.write_text("x")
+    tls = {"tls_certificate": str(files["cert"]), "tls_private_key": str(files["key"])}
+    assert from_mapping({"sip": tls}, "b.toml").sip.tls_verify_client is ClientVerify.NONE
+    for value, mode in (("optional", ssl.CERT_OPTIONAL), ("required", ssl.CERT_REQUIRED)):
+        sip = from_mapping(
+            {"sip": {**tls, "tls_client_ca": str(files["ca"]), "tls_verify_client": value}},
+            "b.toml",
+        ).sip
+        assert sip.tls_client_ca == files["ca"]
+        assert sip.tls_verify_client.mode is mode
+    # A CA nobody consults would read as protection; a client check needs a TLS listener.
+    for data, words in (
+        ({**tls, "tls_client_ca": str(files["ca"])}, "unused"),
+        ({"tls_client_ca": str(files["ca"]), "tls_verify_client": "required"}, "tls_certificate"),
+    ):
+        with pytest.raises(ConfigError, match=words) as info:
+            from_mapping({"sip": data}, "b.toml")
+        assert info.value.key == "sip.tls_verify_client"
 
 
 def test_unreadable_and_invalid_files(tmp_path: pathlib.Path) -> None:
