@@ -379,6 +379,8 @@ class ConferenceCalls:
             self._end(call, "no common codec")
             self._flush()
             return
+        # Answered: re-offers build on our own last SDP; the phone's parsed offer is ~1 KiB a call.
+        call.offer = None
         call.dialog = self._respond(rid, 200, body=local.encode())
         if call.dialog is None:
             self._end(call, "cancelled")
