@@ -14,22 +14,21 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from .authconfig import AuthConfig, read_auth
 from .sip.address import Transport, host_text
-from .sip.uri import is_token
+from .tomlvalues import ConfigError
+from .tomlvalues import get as _get
+from .tomlvalues import host as _host
+from .tomlvalues import known as _known
+from .tomlvalues import path as _path
+from .tomlvalues import port as _port
+from .tomlvalues import seconds as _seconds
+from .tomlvalues import table as _table
 
 if TYPE_CHECKING:
     from .server.config import ServerConfig
 
 DEFAULT_PORTS = {Transport.UDP: 5060, Transport.TCP: 5060, Transport.TLS: 5061}
-
-
-class ConfigError(Exception):
-    """A configuration problem, phrased for the operator: file, key, expectation."""
-
-    def __init__(self, source: str, key: str, message: str) -> None:
-        super().__init__(f"{source}: {key}: {message}")
-        self.source = source
-        self.key = key
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,30 +106,6 @@ class DrainConfig:
     """On SIGTERM: how long established calls may go on before the bridge sends BYE."""
     bye_wait_seconds: float = 2.0
     """After sending BYE: how long to wait for the phones' answers before exiting."""
-
-
-@dataclass(frozen=True, slots=True)
-class AuthUser:
-    user: str
-    password: str = field(repr=False)
-    role: str = "member"
-    """``moderator`` (skips the lobby, may mute all with ``*7``), ``member`` or ``guest``."""
-
-
-@dataclass(frozen=True, slots=True)
-class AuthConfig:
-    """Who may call (SPEC §2): digest users and source networks. Empty = anyone, as a guest."""
-
-    realm: str = "spaces-bridge"
-    nonce_lifetime_seconds: float = 300.0
-    algorithms: tuple[str, ...] = ("SHA-256", "MD5")
-    """Digest algorithms offered, preferred first (RFC 8760)."""
-    users: tuple[AuthUser, ...] = ()
-    """With users, INVITE and SUBSCRIBE must authenticate (401 challenges, SHA-256 and MD5)."""
-    allow: tuple[str, ...] = ()
-    """Source networks (CIDR) that may send requests; empty = every source."""
-    deny: tuple[str, ...] = ()
-    """Source networks refused with 403, even inside ``allow``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,7 +323,7 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Config:
         drain=drain,
         conference=_conference(_table(data, "conference", source), source),
         ops=_ops(_table(data, "ops", source), source),
-        auth=_auth(_table(data, "auth", source), source),
+        auth=read_auth(_table(data, "auth", source), source),
         limits=_limits(_table(data, "limits", source), source),
         calls=_calls(_table(data, "calls", source), source),
         dialplan=_dialplan(_table(data, "dialplan", source), source),
@@ -452,70 +427,6 @@ def _limits(data: Mapping[str, Any], source: str) -> LimitsConfig:
             raise ConfigError(source, "limits." + key, "expected a count >= 1")
         counts[key] = value
     return LimitsConfig(drop_scanners=scanners, **numbers, **counts)
-
-
-def _auth(data: Mapping[str, Any], source: str) -> AuthConfig:
-    _known(
-        data,
-        ("realm", "nonce_lifetime_seconds", "algorithms", "users", "allow", "deny"),
-        source,
-        "auth.",
-    )
-    algorithms = _get(data, "algorithms", list, source, "auth.", ["SHA-256", "MD5"])
-    if not algorithms or not all(a in ("SHA-256", "MD5") for a in algorithms):
-        raise ConfigError(source, "auth.algorithms", 'expected a list of "SHA-256" and "MD5"')
-    realm = _get(data, "realm", str, source, "auth.", "spaces-bridge")
-    if not realm or '"' in realm or "\\" in realm:
-        raise ConfigError(source, "auth.realm", "expected a realm without quotes or backslashes")
-    users: list[AuthUser] = []
-    for i, item in enumerate(_get(data, "users", list, source, "auth.", [])):
-        key = f"auth.users[{i}]"
-        if not isinstance(item, dict):
-            raise ConfigError(source, key, "expected a table with user, role and a password")
-        _known(item, ("user", "role", "password_file", "password_env"), source, key + ".")
-        user = _get(item, "user", str, source, key + ".", None)
-        if not user or not is_token(user):
-            raise ConfigError(source, key + ".user", "expected a SIP user name (a token)")
-        role = _get(item, "role", str, source, key + ".", "member")
-        if role not in ("moderator", "member", "guest"):
-            raise ConfigError(source, key + ".role", "expected moderator, member or guest")
-        password = _password(item, source, key)
-        users.append(AuthUser(user, password, role))
-    names = [u.user for u in users]
-    if len(set(names)) != len(names):
-        raise ConfigError(source, "auth.users", "a user is listed twice")
-    networks: dict[str, tuple[str, ...]] = {}
-    for name in ("allow", "deny"):
-        items = _get(data, name, list, source, "auth.", [])
-        for item in items:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(source, f"auth.{name}", f"not a network: {item!r}") from exc
-        networks[name] = tuple(items)
-    lifetime = _seconds(data, "nonce_lifetime_seconds", source, 300.0, "auth.")
-    return AuthConfig(
-        realm, lifetime, tuple(algorithms), tuple(users), networks["allow"], networks["deny"]
-    )
-
-
-def _password(item: Mapping[str, Any], source: str, key: str) -> str:
-    given = [k for k in ("password_file", "password_env") if k in item]
-    if len(given) != 1:
-        raise ConfigError(source, key, "expected password_file or password_env (never inline)")
-    where = _get(item, given[0], str, source, key + ".", "")
-    if given[0] == "password_file":
-        try:
-            secret = pathlib.Path(where).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                source, key + ".password_file", f"cannot read: {exc.strerror}"
-            ) from exc
-    else:
-        secret = os.environ.get(where, "").strip()
-    if not secret:
-        raise ConfigError(source, f"{key}.{given[0]}", "the password is empty")
-    return secret
 
 
 def _ops(data: Mapping[str, Any], source: str) -> OpsConfig:
@@ -645,68 +556,6 @@ def _dialplan(data: Mapping[str, Any], source: str) -> dict[str, str]:
     return dict(data)
 
 
-def _known(data: Mapping[str, Any], keys: tuple[str, ...], source: str, prefix: str) -> None:
-    for key in data:
-        if key not in keys:
-            raise ConfigError(
-                source, prefix + key, f"unknown key (expected one of: {', '.join(keys)})"
-            )
-
-
-def _table(data: Mapping[str, Any], key: str, source: str) -> Mapping[str, Any]:
-    value = data.get(key, {})
-    if not isinstance(value, dict):
-        raise ConfigError(source, key, "expected a table")
-    return value
-
-
-def _get(  # noqa: PLR0917  (a private helper called in one uniform shape)
-    data: Mapping[str, Any], key: str, kind: type, source: str, prefix: str, default: Any
-) -> Any:
-    value = data.get(key, default)
-    if value is not None and (
-        not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)
-    ):
-        raise ConfigError(
-            source, prefix + key, f"expected {kind.__name__}, got {type(value).__name__}"
-        )
-    return value
-
-
-def _path(data: Mapping[str, Any], key: str, source: str, prefix: str) -> pathlib.Path | None:
-    value = _get(data, key, str, source, prefix, None)
-    if not value:
-        return None
-    path = pathlib.Path(value)
-    if not path.is_file():
-        raise ConfigError(source, prefix + key, f"no such file: {value}")
-    return path
-
-
-def _host(value: str, source: str, key: str) -> str:
-    host = value.strip("[]")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError as exc:
-        raise ConfigError(source, key, f"expected an IP address, got {value!r}") from exc
-    return host
-
-
-def _port(value: int, source: str, key: str) -> int:
-    if not 0 <= value <= 65535:
-        raise ConfigError(source, key, f"expected a port 0-65535, got {value}")
-    return value
-
-
-def _seconds(
-    data: Mapping[str, Any], key: str, source: str, default: float, prefix: str = "drain."
-) -> float:
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError(source, prefix + key, "expected a number of seconds >= 0")
-    return float(value)
-
-
 def _listen(item: object, source: str, key: str) -> Listen:
     if not isinstance(item, str):
         raise ConfigError(source, key, 'expected "transport:host:port"')
@@ -726,3 +575,22 @@ def _listen(item: object, source: str, key: str) -> Listen:
         int(port_text) if port_text.isdigit() else DEFAULT_PORTS[transport] if not port_text else -1
     )
     return Listen(transport, _host(host, source, key), _port(port, source, key))
+
+
+__all__ = [
+    "DEFAULT_PORTS",
+    "AuthConfig",
+    "CallsConfig",
+    "ClientVerify",
+    "ConferenceConfig",
+    "Config",
+    "ConfigError",
+    "DrainConfig",
+    "LimitsConfig",
+    "Listen",
+    "MediaConfig",
+    "OpsConfig",
+    "SipConfig",
+    "from_mapping",
+    "load",
+]

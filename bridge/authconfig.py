@@ -1,0 +1,104 @@
+"""``[auth]``: digest users mapped to roles, and source networks (SPEC §2)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import pathlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .sip.uri import is_token
+from .tomlvalues import ConfigError
+from .tomlvalues import get as _get
+from .tomlvalues import known as _known
+from .tomlvalues import seconds as _seconds
+
+
+@dataclass(frozen=True, slots=True)
+class AuthUser:
+    user: str
+    password: str = field(repr=False)
+    role: str = "member"
+    """``moderator`` (skips the lobby, may mute all with ``*7``), ``member`` or ``guest``."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """Who may call (SPEC §2): digest users and source networks. Empty = anyone, as a guest."""
+
+    realm: str = "spaces-bridge"
+    nonce_lifetime_seconds: float = 300.0
+    algorithms: tuple[str, ...] = ("SHA-256", "MD5")
+    """Digest algorithms offered, preferred first (RFC 8760)."""
+    users: tuple[AuthUser, ...] = ()
+    """With users, INVITE and SUBSCRIBE must authenticate (401 challenges, SHA-256 and MD5)."""
+    allow: tuple[str, ...] = ()
+    """Source networks (CIDR) that may send requests; empty = every source."""
+    deny: tuple[str, ...] = ()
+    """Source networks refused with 403, even inside ``allow``."""
+
+
+def read_auth(data: Mapping[str, Any], source: str) -> AuthConfig:
+    _known(
+        data,
+        ("realm", "nonce_lifetime_seconds", "algorithms", "users", "allow", "deny"),
+        source,
+        "auth.",
+    )
+    algorithms = _get(data, "algorithms", list, source, "auth.", ["SHA-256", "MD5"])
+    if not algorithms or not all(a in ("SHA-256", "MD5") for a in algorithms):
+        raise ConfigError(source, "auth.algorithms", 'expected a list of "SHA-256" and "MD5"')
+    realm = _get(data, "realm", str, source, "auth.", "spaces-bridge")
+    if not realm or '"' in realm or "\\" in realm:
+        raise ConfigError(source, "auth.realm", "expected a realm without quotes or backslashes")
+    users: list[AuthUser] = []
+    for i, item in enumerate(_get(data, "users", list, source, "auth.", [])):
+        key = f"auth.users[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(source, key, "expected a table with user, role and a password")
+        _known(item, ("user", "role", "password_file", "password_env"), source, key + ".")
+        user = _get(item, "user", str, source, key + ".", None)
+        if not user or not is_token(user):
+            raise ConfigError(source, key + ".user", "expected a SIP user name (a token)")
+        role = _get(item, "role", str, source, key + ".", "member")
+        if role not in ("moderator", "member", "guest"):
+            raise ConfigError(source, key + ".role", "expected moderator, member or guest")
+        password = _password(item, source, key)
+        users.append(AuthUser(user, password, role))
+    names = [u.user for u in users]
+    if len(set(names)) != len(names):
+        raise ConfigError(source, "auth.users", "a user is listed twice")
+    networks: dict[str, tuple[str, ...]] = {}
+    for name in ("allow", "deny"):
+        items = _get(data, name, list, source, "auth.", [])
+        for item in items:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(source, f"auth.{name}", f"not a network: {item!r}") from exc
+        networks[name] = tuple(items)
+    lifetime = _seconds(data, "nonce_lifetime_seconds", source, 300.0, "auth.")
+    return AuthConfig(
+        realm, lifetime, tuple(algorithms), tuple(users), networks["allow"], networks["deny"]
+    )
+
+
+def _password(item: Mapping[str, Any], source: str, key: str) -> str:
+    given = [k for k in ("password_file", "password_env") if k in item]
+    if len(given) != 1:
+        raise ConfigError(source, key, "expected password_file or password_env (never inline)")
+    where = _get(item, given[0], str, source, key + ".", "")
+    if given[0] == "password_file":
+        try:
+            secret = pathlib.Path(where).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                source, key + ".password_file", f"cannot read: {exc.strerror}"
+            ) from exc
+    else:
+        secret = os.environ.get(where, "").strip()
+    if not secret:
+        raise ConfigError(source, f"{key}.{given[0]}", "the password is empty")
+    return secret
