@@ -53,11 +53,13 @@ from .uas import (
     check_headers,
     check_method,
     check_request,
+    check_sips,
     has_routing_headers,
     response_destination,
     split_vias_safe,
+    wants_sips_contact,
 )
-from .uri import NameAddr, SipUri, Uri
+from .uri import NameAddr, Uri
 
 DIALOG_METHODS = frozenset({"INVITE", "SUBSCRIBE"})
 
@@ -222,7 +224,7 @@ class Endpoint:
         extra = list(headers)
         forming = request.method in DIALOG_METHODS and 100 < status < 300
         if forming or (request.method == "INVITE" and status < 300):
-            secure = _sips_contact(request, entry.source)
+            secure = wants_sips_contact(request, entry.source)
             extra.append(("Contact", self._contact(entry.source.transport, secure=secure)))
         if body and content_type:
             extra.append(("Content-Type", content_type))
@@ -347,7 +349,7 @@ class Endpoint:
                 self._on_cancel(request, source, now)
                 return
             check_request(request, self.config.policy)
-            _check_sips(request, source)
+            check_sips(request, source)
         except RemoteProtocolError as exc:
             self._answer_error(request, source, exc, now)
             return
@@ -507,7 +509,7 @@ class Endpoint:
     # -- dialogs -------------------------------------------------------------------------------------
     def _dialog_answered(self, entry: _ServerEntry, request: Request, status: int) -> None:
         if entry.dialog is None:
-            secure = _sips_contact(request, entry.source)
+            secure = wants_sips_contact(request, entry.source)
             contact = self._contact(entry.source.transport, secure=secure)
             dialog = Dialog.for_uas(request, entry.local_tag, entry.source, contact)
             if dialog.id not in self._dialogs:
@@ -707,32 +709,6 @@ class Endpoint:
             return f"<sips:{host}:{port}>"  # sips means TLS; RFC 5630 deprecates transport=tls
         suffix = "" if transport is Transport.UDP else f";transport={transport.value}"
         return f"<sip:{host}:{port}{suffix}>"
-
-
-def _is_sips(uri: Uri) -> bool:
-    return isinstance(uri, SipUri) and uri.scheme == "sips"
-
-
-def _check_sips(request: Request, source: Address) -> None:
-    """RFC 3261 §26.2.2: a ``sips:`` Request-URI asks for TLS on every hop up to us. One that came
-    over UDP or TCP already crossed a cleartext hop; serving it would make the scheme a lie. We do
-    not serve ``sips:`` on those transports, hence 416 (RFC 3261 §8.2.2.1; docs/decisions.md)."""
-    if source.transport is not Transport.TLS and _is_sips(request.uri):
-        raise RemoteProtocolError("sips URI over a non-TLS transport", status_hint=416)
-
-
-def _sips_contact(request: Request, source: Address) -> bool:
-    """RFC 3261 §12.1.1: our Contact is a SIPS URI when the Request-URI, the top Record-Route or
-    (with no Record-Route) the Contact of the request is one. Over TLS only: a ``sips:`` Contact
-    asks peers to reach us over TLS, and :func:`_check_sips` refuses the rest."""
-    if source.transport is not Transport.TLS:
-        return False
-    try:
-        routes = request.record_routes
-        nearest = routes[:1] if routes else request.contacts[:1]
-    except RemoteProtocolError:
-        nearest = ()  # unreadable: the dialog layer answers for that; the Request-URI still counts
-    return any(_is_sips(uri) for uri in (request.uri, *(n.uri for n in nearest)))
 
 
 def _origin(request: Request) -> tuple[str, str, int, str]:

@@ -12,7 +12,7 @@ from .address import Address, Transport
 from .errors import RemoteProtocolError
 from .headers import SINGLE_VALUED, Via, display_name
 from .message import Request
-from .uri import SipUri, split_commas
+from .uri import SipUri, Uri, split_commas
 
 #: Methods of RFC 3261 and its extensions that we recognise; a method outside this set is unknown and
 #: gets 501, a recognised one we do not serve gets 405 with Allow (§8.2.1; RFC 4475 §3.1.1.5).
@@ -171,3 +171,29 @@ def split_vias_safe(request: Request) -> Via | None:
         return request.top_via
     except RemoteProtocolError:
         return None
+
+
+def _is_sips(uri: Uri) -> bool:
+    return isinstance(uri, SipUri) and uri.scheme == "sips"
+
+
+def check_sips(request: Request, source: Address) -> None:
+    """RFC 3261 §26.2.2: a ``sips:`` Request-URI asks for TLS on every hop up to us. One that came
+    over UDP or TCP already crossed a cleartext hop; serving it would make the scheme a lie. We do
+    not serve ``sips:`` on those transports, hence 416 (RFC 3261 §8.2.2.1; docs/decisions.md)."""
+    if source.transport is not Transport.TLS and _is_sips(request.uri):
+        raise RemoteProtocolError("sips URI over a non-TLS transport", status_hint=416)
+
+
+def wants_sips_contact(request: Request, source: Address) -> bool:
+    """RFC 3261 §12.1.1: our Contact is a SIPS URI when the Request-URI, the top Record-Route or
+    (with no Record-Route) the Contact of the request is one. Over TLS only: a ``sips:`` Contact
+    asks peers to reach us over TLS, and :func:`check_sips` refuses the rest."""
+    if source.transport is not Transport.TLS:
+        return False
+    try:
+        routes = request.record_routes
+        nearest = routes[:1] if routes else request.contacts[:1]
+    except RemoteProtocolError:
+        nearest = ()  # unreadable: the dialog layer answers for that; the Request-URI still counts
+    return any(_is_sips(uri) for uri in (request.uri, *(n.uri for n in nearest)))
