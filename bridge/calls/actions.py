@@ -14,7 +14,7 @@ from ..sip.endpoint import Endpoint
 from ..sip.errors import RemoteProtocolError
 from ..sip.message import Request
 from ..spaces.client import SpacesClient
-from ..spaces.errors import ApiError, PreventUnmuting, ServerError, SpacesError
+from ..spaces.errors import PreventUnmuting, SpacesError, is_refusal
 from . import policy
 from .call import Call, Unreachable, clog
 from .settings import CallSettings
@@ -155,7 +155,7 @@ class Actions:
                 except SpacesError as exc:
                     # A refusal (4xx) is the server's answer; a 5xx is a failure like a timeout,
                     # and the phone is told to try again later rather than that it was done.
-                    if isinstance(exc, ApiError) and not isinstance(exc, ServerError):
+                    if is_refusal(exc):
                         clog(call).warning("conference refused", error=str(exc))
                         continue
                     clog(call).warning("conference unreachable", error=str(exc))

@@ -38,7 +38,7 @@ from ..sip.message import Request
 from ..sip.uri import SipUri
 from ..spaces import events as ev
 from ..spaces.client import SpacesClient
-from ..spaces.errors import ApiError, Conflict, Forbidden, NotFound, ServerError, SpacesError
+from ..spaces.errors import Conflict, Forbidden, NotFound, SpacesError, is_refusal
 from ..spaces.models import Role
 from . import policy
 from .access import Access, Caller, Refusal
@@ -634,9 +634,7 @@ class ConferenceCalls:
                     call.space_id, call.meeting_id, ATTENDEE_TYPE, call.attendee_id
                 )
             except SpacesError as exc:
-                if waited >= LEAVE_PATIENCE or (
-                    isinstance(exc, ApiError) and not isinstance(exc, ServerError)
-                ):
+                if waited >= LEAVE_PATIENCE or is_refusal(exc):
                     clog(call).warning("leave failed", error=str(exc))
                     return
                 clog(call).info("leave deferred", error=str(exc), retry_in=delay)

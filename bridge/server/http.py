@@ -41,10 +41,19 @@ ATTENDEES = MEETING + "/attendees"
 ONE = ATTENDEES + "/{type}/{attendee}"
 
 
+#: The answer to a request that hit a bug of ours: no details, and a hint that retrying is fine.
+INTERNAL = ("internal", "the server failed; the request may be retried")
+
+
+def error_body(code: str, message: str) -> JSON:
+    """The contract's error object."""
+    return {"error": code, "message": message}
+
+
 def _error(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> web.Response:
-    return web.json_response({"error": code, "message": message}, status=status, headers=headers)
+    return web.json_response(error_body(code, message), status=status, headers=headers)
 
 
 @web.middleware
@@ -63,7 +72,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _error(exc.status, code, f"{exc.reason}: {request.method} {request.path}")
     except Exception:
         log.exception("request failed", method=request.method, path=request.path)
-        return _error(500, "internal", "the server failed; the request may be retried")
+        return _error(500, *INTERNAL)
 
 
 def caller_of(request: web.Request) -> Caller:

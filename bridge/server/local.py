@@ -17,7 +17,8 @@ import structlog
 from . import fields
 from .config import ServerConfig
 from .errors import ApiError, Unauthorized
-from .http import ROUTES, Publisher, Route
+from .http import INTERNAL, ROUTES, Publisher, Route, error_body
+from .model import Caller
 from .state import Conference
 
 log = structlog.get_logger("bridge.server.local")
@@ -49,27 +50,27 @@ class LocalApi:
         if isinstance(found, int):
             reason = "Not Found" if found == 404 else "Method Not Allowed"
             code = reason.lower().replace(" ", "_")
-            return found, {"error": code, "message": f"{reason}: {method} {path}"}
+            return found, error_body(code, f"{reason}: {method} {path}")
         route, params = found
-        caller = self._config.caller(token)
-        if caller is None:
-            error = Unauthorized()
-            return error.status, {"error": error.code, "message": error.message}
         try:
+            caller = self._caller(token)  # 401 before any 400, as over HTTP
             value = fields.body_object(body if body is not None else {}) if route.reads_body else {}
             answer = route.operation(self._conference, caller, params, value)
         except ApiError as exc:
-            return exc.status, {"error": exc.code, "message": exc.message}
+            return exc.status, error_body(exc.code, exc.message)
         except Exception:
             log.exception("request failed", method=method, path=path)
-            return 500, {
-                "error": "internal",
-                "message": "the server failed; the request may be retried",
-            }
+            return 500, error_body(*INTERNAL)
         if isinstance(answer, list):
             return 200, answer
         await self._publisher.publish(answer.events)
         return (204, None) if answer.body is None else (route.status, answer.body)
+
+    def _caller(self, token: str) -> Caller:
+        caller = self._config.caller(token)
+        if caller is None:
+            raise Unauthorized
+        return caller
 
     def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | int:
         status = 404

@@ -101,6 +101,12 @@ class ServerError(ApiError):
     """5xx: the server (or a gateway in front of it) failed."""
 
 
+def is_refusal(exc: SpacesError) -> bool:
+    """Whether the server answered with a decision (4xx), as opposed to failing (5xx, timeout,
+    connection): a refusal stands, a failure may go away if the request is tried later."""
+    return isinstance(exc, ApiError) and not isinstance(exc, ServerError)
+
+
 # Subclasses chosen by (status, code) first, then by status alone.
 _BY_CODE: dict[tuple[int, str], type[ApiError]] = {
     (403, "prevent_unmuting"): PreventUnmuting,
