@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import json
 import os
 import pathlib
 import platform
@@ -180,13 +181,13 @@ def daemon(
     conference_url: str | None = None,
     server_port: int = 0,
     extra: str = "",
-    gc_threshold: int | None = None,
+    gc_pauses_to: pathlib.Path | None = None,
     tracemalloc_to: pathlib.Path | None = None,
 ) -> Iterator[Target]:
     """``spaces-bridge run`` on SERVER_CORE, UDP only, warnings-only logs. Without
     ``conference_url`` it runs the embedded conference server (its API on ``server_port``).
-    ``gc_threshold`` (an experiment, not a setting of the daemon) starts it with
-    ``gc.set_threshold(gc_threshold, 50, 100)`` to show what the cyclic collector costs.
+    ``gc_pauses_to`` times every cyclic garbage collection and writes them (generation,
+    seconds) to that file as JSON when the daemon exits: read it with :func:`gc_pauses`.
     ``tracemalloc_to`` (an experiment too: it slows the daemon) traces allocations and writes
     the top allocation sites to that file on each SIGUSR1."""
     port, ops = free_port(), f"{HOST}:{free_port()}"
@@ -208,7 +209,7 @@ def daemon(
     with log.open("wb") as out:
         process = subprocess.Popen(
             pinned(
-                SERVER_CORE, *_command(gc_threshold, tracemalloc_to), "run", "--config", str(config)
+                SERVER_CORE, *_command(gc_pauses_to, tracemalloc_to), "run", "--config", str(config)
             ),
             cwd=ROOT,
             stdout=out,
@@ -240,12 +241,44 @@ signal.signal(signal.SIGUSR1, dump)
 """
 
 
-def _command(gc_threshold: int | None, tracemalloc_to: pathlib.Path | None) -> list[str]:
-    if gc_threshold is None and tracemalloc_to is None:
+#: Times each collection (a callback costs about a microsecond); written out at exit.
+GC_PAUSES = """
+import atexit, gc, json, time
+pauses, began = [], [0.0]
+def timed(phase, info):
+    if phase == "start":
+        began[0] = time.perf_counter()
+    else:
+        pauses.append((info["generation"], time.perf_counter() - began[0], time.monotonic()))
+gc.callbacks.append(timed)
+atexit.register(lambda: open({path!r}, "w").write(json.dumps(pauses)))
+"""
+
+
+def gc_pauses(path: pathlib.Path, since: float, until: float) -> str:
+    """One line on the collections ``gc_pauses_to`` recorded between two ``time.monotonic()``
+    readings (the same clock in every process), per generation: how many, longest, total."""
+    try:
+        pauses = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return "collector pauses: not recorded"
+    parts = []
+    for generation in (0, 1, 2):
+        took = [took for gen, took, at in pauses if gen == generation and since <= at <= until]
+        if took:
+            parts.append(
+                f"gen{generation} {len(took)}x max {max(took) * 1000:.1f} ms"
+                f" (total {sum(took) * 1000:.0f} ms)"
+            )
+    return "collector pauses: " + ("; ".join(parts) or "none")
+
+
+def _command(gc_pauses_to: pathlib.Path | None, tracemalloc_to: pathlib.Path | None) -> list[str]:
+    if gc_pauses_to is None and tracemalloc_to is None:
         return [str(BIN / "spaces-bridge")]
     code = "import gc, sys\n"
-    if gc_threshold is not None:
-        code += f"gc.set_threshold({gc_threshold}, 50, 100)\n"
+    if gc_pauses_to is not None:
+        code += GC_PAUSES.format(path=str(gc_pauses_to))
     if tracemalloc_to is not None:
         code += TRACEMALLOC.format(path=str(tracemalloc_to))
     code += "from bridge.cli import main\nsys.exit(main(sys.argv[1:]))\n"

@@ -148,17 +148,12 @@ def main() -> None:
     parser.add_argument("--skip-kamailio", action="store_true")
     parser.add_argument("--profile", metavar="FILE", help="py-spy raw stacks of an extra step")
     parser.add_argument("--profile-rate", type=int, default=700, help="calls/s of that step")
-    parser.add_argument(
-        "--gc-threshold",
-        type=int,
-        help="experiment: start the daemon with gc.set_threshold(N, 50, 100) (default 700, 10, 10)",
-    )
     args = parser.parse_args()
     _daemon.quiet_machine()
     print(machine(with_kamailio=not args.skip_kamailio), flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-callrate-") as name:
         work = pathlib.Path(name)
-        with _daemon.daemon(work, gc_threshold=args.gc_threshold) as target:
+        with _daemon.daemon(work) as target:
             drained, idle = drained_cost(target, args.seconds)
             ours = ramp(target, OURS, args.seconds)
             if args.profile:
@@ -170,9 +165,8 @@ def main() -> None:
             with _daemon.kamailio(work) as target:
                 kam = ramp(target, KAMAILIO, args.seconds)
     best = highest(ours)
-    if args.gc_threshold is None:  # an experiment's figure is not the daemon's
-        _daemon.RESULTS.mkdir(exist_ok=True)
-        (_daemon.RESULTS / "callrate.json").write_text(json.dumps({"max_rate": best}))
+    _daemon.RESULTS.mkdir(exist_ok=True)
+    (_daemon.RESULTS / "callrate.json").write_text(json.dumps({"max_rate": best}))
     ours_ref, kam_ref = at(ours, REFERENCE), at(kam, REFERENCE)
     rows = [
         ["spaces-bridge (embedded server)", f"{best:,}", _us(ours_ref), f"{drained:.0f} us"],

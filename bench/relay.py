@@ -68,6 +68,10 @@ class Watch:
     """What the proxy and the phones saw, each with the time it was seen."""
 
     waiters: dict[str, asyncio.Future[float]] = field(default_factory=dict)
+    gc_log: pathlib.Path | None = None
+    """Where the daemon writes its collector pauses when it exits."""
+    window: tuple[float, float] = (0.0, 0.0)
+    """When the measurement ran (time.monotonic())."""
 
     def expect(self, key: str) -> asyncio.Future[float]:
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
@@ -430,24 +434,28 @@ async def watch_roster(base: str, watch: Watch) -> socketio.AsyncClient:
 
 
 async def run(args: argparse.Namespace, work: pathlib.Path) -> list[list[str]]:
-    watch = Watch()
+    watch = Watch(gc_log=work / "gc.json")
     if args.mode == "embedded":
         port = _daemon.free_port()
         base = f"http://{HOST}:{port}"
-        with _daemon.daemon(work, server_port=port, gc_threshold=args.gc_threshold) as target:
+        with _daemon.daemon(work, server_port=port, gc_pauses_to=watch.gc_log) as target:
             async with aiohttp.ClientSession() as session:
                 console = await watch_roster(base, watch)
                 try:
-                    return await _run(args, work, target, watch, Moderator(session, base))
+                    rows = await _run(args, work, target, watch, Moderator(session, base))
                 finally:
                     await console.disconnect()
-    with _daemon.conference_server(work) as (upstream, server_pid):
-        async with front(upstream, watch) as proxy, aiohttp.ClientSession() as session:
-            with _daemon.daemon(
-                work, conference_url=proxy, gc_threshold=args.gc_threshold
-            ) as target:
-                target.extra_pids.append(server_pid)
-                return await _run(args, work, target, watch, Moderator(session, upstream))
+    else:
+        with _daemon.conference_server(work) as (upstream, server_pid):
+            async with front(upstream, watch) as proxy, aiohttp.ClientSession() as session:
+                with _daemon.daemon(
+                    work, conference_url=proxy, gc_pauses_to=watch.gc_log
+                ) as target:
+                    target.extra_pids.append(server_pid)
+                    rows = await _run(args, work, target, watch, Moderator(session, upstream))
+    # Written when the daemon exited: the cyclic collector's pauses during the measurement.
+    print("  daemon's " + _daemon.gc_pauses(watch.gc_log, *watch.window))
+    return rows
 
 
 async def _run(
@@ -483,6 +491,7 @@ async def _run(
         cpu = {name: _daemon.cpu_seconds(pids) for name, pids in who.items()}
         found = await measure(phones, mod, watch, args.samples, started + seconds - 2)
         took = time.monotonic() - started
+        watch.window = (started, started + took)
         if load.poll() is not None:
             print("  WARNING: the sipp load ended before the measurement did")
         print(f"  measured in {took:.1f} s under load; CPU used meanwhile, in cores:", flush=True)
@@ -537,11 +546,6 @@ async def _run(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=("embedded", "remote"), default="embedded")
-    parser.add_argument(
-        "--gc-threshold",
-        type=int,
-        help="experiment: start the daemon with gc.set_threshold(N, 50, 100)",
-    )
     parser.add_argument("--load", type=int, help="background calls per second (sipp uac)")
     parser.add_argument("--phones", type=int, default=10, help="phones whose mutes are timed")
     parser.add_argument(

@@ -49,6 +49,11 @@ from .transport.stream import StreamServer, server_tls_context
 from .transport.udp import UdpListener, UdpSender, listen_udp
 
 log = structlog.get_logger("bridge.app")
+
+# Young collections every 2,000 net allocations (≈0.3 ms each), the middle generation every 10 of
+# them (≈3 ms, at most 20,000 young objects), a full collection only after 1,000 of those: minutes
+# apart under load instead of seconds (measured with bench/relay.py, docs/performance.md).
+GC_THRESHOLDS = (2000, 10, 1000)
 trace = structlog.get_logger("bridge.sip.trace")
 
 
@@ -345,6 +350,12 @@ async def run(config: Config, notifier: Notifier | None = None) -> int:
     # daemon: moved out of the collector's generations, full collections no longer walk it.
     gc.collect()
     gc.freeze()
+    # Calls free their objects by reference counting (no per-call cycles: tests/calls/test_cycles.py),
+    # so the collector mostly walks live objects. CPython's default (700, 10, 10) ran a full
+    # collection every couple of seconds under load (a pause of 100-250 ms at 400 calls/s) because
+    # every call's objects outlive the young generations; these thresholds make young collections
+    # a little rarer and full ones far rarer (docs/performance.md, "Garbage collection").
+    gc.set_threshold(*GC_THRESHOLDS)
     first = config.sip.listen[0]
     log.info(
         "spaces-bridge ready",

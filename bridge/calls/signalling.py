@@ -70,7 +70,13 @@ class Signalling:
             or "sdp" not in call.methods
             or call.waiting
             or not (policy.needs_offer(call.state) or call.stale_sdp)
-            or call.offer_request is not None
+        ):
+            # Nothing to tell the phone: a server event that led here needed no signalling, and
+            # must not be timed against a later, unrelated request.
+            call.event_at = None
+            return
+        if (
+            call.offer_request is not None
             or call.lock.locked()  # the phone's request in progress; its handler reconciles after
             or self._endpoint.invite_pending(call.dialog)
         ):

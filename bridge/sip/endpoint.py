@@ -124,8 +124,8 @@ class Endpoint:
         self._origins: dict[tuple[str, str, int, str], tuple[object, ...]] = {}
         self._client: dict[tuple[object, ...], _ClientEntry] = {}
         self._dialogs: dict[DialogId, Dialog] = {}
-        # INVITE server entries whose 2xx awaits the dialog's ACK, by (dialog, CSeq number)
-        self._awaiting_ack: dict[tuple[DialogId, int], _ServerEntry] = {}
+        # INVITE server entries whose 2xx awaits the dialog's ACK, by dialog then CSeq number
+        self._awaiting_ack: dict[DialogId, dict[int, _ServerEntry]] = {}
         self._invite_out: set[DialogId] = set()  # dialogs with our INVITE outstanding (§14.1)
         self._invite_in: set[DialogId] = set()  # dialogs with their re-INVITE unanswered (§14.2)
         self._glare: dict[DialogId, float] = {}
@@ -378,7 +378,7 @@ class Endpoint:
         if tag is None:
             return  # no dialog, no transaction: discard (§17.2.3)
         dialog_id = DialogId(ack.call_id, tag, from_tag)
-        waiting = self._awaiting_ack.pop((dialog_id, ack.cseq.seq), None)
+        waiting = self._ack_arrived(dialog_id, ack.cseq.seq)
         if waiting is None:
             return  # a retransmitted ACK, or one for a dialog we no longer have
         self._run(waiting, waiting.tx.ack_2xx(now), now)
@@ -523,7 +523,17 @@ class Endpoint:
             dialog_or_none.refresh_target(request)
             if request.method == "INVITE":
                 self._invite_in.discard(entry.dialog)
-                self._awaiting_ack[(entry.dialog, request.cseq.seq)] = entry
+                self._awaiting_ack.setdefault(entry.dialog, {})[request.cseq.seq] = entry
+
+    def _ack_arrived(self, dialog_id: DialogId, seq: int) -> _ServerEntry | None:
+        """The INVITE server entry whose 2xx awaited this ACK, no longer waiting."""
+        waiting = self._awaiting_ack.get(dialog_id)
+        if waiting is None:
+            return None
+        entry = waiting.pop(seq, None)
+        if not waiting:
+            del self._awaiting_ack[dialog_id]
+        return entry
 
     def _invite_rejected(self, entry: _ServerEntry, request: Request) -> None:
         if entry.dialog is None:
@@ -543,8 +553,7 @@ class Endpoint:
         self._invite_out.discard(dialog_id)
         self._invite_in.discard(dialog_id)
         self._glare.pop(dialog_id, None)
-        for key in [k for k in self._awaiting_ack if k[0] == dialog_id]:
-            del self._awaiting_ack[key]
+        self._awaiting_ack.pop(dialog_id, None)
         self._events.append(DialogTerminated(dialog_id, reason, request))
 
     # -- client side ---------------------------------------------------------------------------------
@@ -655,7 +664,7 @@ class Endpoint:
         dialog_id = entry.dialog
         if dialog_id is None or request.method != "INVITE":
             return
-        if self._awaiting_ack.pop((dialog_id, request.cseq.seq), None) is not None:
+        if self._ack_arrived(dialog_id, request.cseq.seq) is not None:
             # §13.3.1.4: a 2xx never acknowledged ends the session with BYE.
             self._hang_up(dialog_id, EndReason.NO_ACK, now)
 

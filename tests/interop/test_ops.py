@@ -6,6 +6,7 @@ import json
 import pathlib
 import re
 import signal
+import time
 import urllib.error
 import urllib.request
 
@@ -55,6 +56,10 @@ def test_metrics_after_real_calls_and_health(tmp_path: pathlib.Path) -> None:
             moderator = Moderator(daemon)
             attendee = moderator.phone()["attendeeId"]
             _, during = get(daemon.ops_url + "/metrics")
+            # An event that needs no signalling (mute on entry concerns later callers) must not
+            # start the clock: the relay is timed from the mute only.
+            moderator.call("PATCH", "/api/spaces/demo/settings", {"muteOnEntry": True})
+            time.sleep(1)
             moderator.mute(attendee)
         daemon.wait_log("call ended")
 
@@ -73,6 +78,7 @@ def test_metrics_after_real_calls_and_health(tmp_path: pathlib.Path) -> None:
         assert sample(text, "spaces_bridge_dialogs_active", version="legacy") == 0
         assert sample(text, "spaces_bridge_conference_socket_connected") == 1
         assert sample(text, "spaces_bridge_mute_relay_conference_to_phone_seconds_count") == 1
+        assert sample(text, "spaces_bridge_mute_relay_conference_to_phone_seconds_sum") < 0.5
         assert (
             sample(
                 text,
