@@ -30,14 +30,20 @@ class TimerConfig:
     """Longest time a message stays in the network: how long Timers I and K absorb duplicates."""
 
 
-class Kind(Enum):
+class _Enum(Enum):
+    # Enum.__hash__ is a Python function (hash of the name); the transition table hashes three
+    # members per step. Members are singletons compared by identity, so the identity hash agrees.
+    __hash__ = object.__hash__
+
+
+class Kind(_Enum):
     INVITE_CLIENT = auto()
     NON_INVITE_CLIENT = auto()
     INVITE_SERVER = auto()
     NON_INVITE_SERVER = auto()
 
 
-class State(Enum):
+class State(_Enum):
     CALLING = auto()
     TRYING = auto()
     PROCEEDING = auto()
@@ -47,7 +53,7 @@ class State(Enum):
     TERMINATED = auto()
 
 
-class Input(Enum):
+class Input(_Enum):
     REQUEST = auto()  # a retransmitted request at a server transaction
     ACK = auto()  # ACK with the INVITE's branch: for a non-2xx final
     ACK_2XX = auto()  # the dialog got the ACK of our 2xx (it has its own branch)
@@ -81,7 +87,7 @@ NETWORK_INPUTS = {
 }
 
 
-class Action(Enum):
+class Action(_Enum):
     SEND_REQUEST = auto()
     SEND_RESPONSE = auto()  # the latest response the TU gave us
     SEND_ACK = auto()  # the ACK we built for a non-2xx final (§17.1.1.3)
@@ -242,14 +248,16 @@ _TIMEOUT_TIMER = {
 
 
 # -- outputs --------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, and these two are made
+# for every message. Nothing keeps them past the endpoint's loop over a step's outputs.
+@dataclass(slots=True)
 class Transmit:
     """Send ``message`` to the transaction's peer. Retransmissions pass the same object."""
 
     message: Request | Response
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToTransactionUser:
     """A response for the TU (client transactions)."""
 
@@ -344,7 +352,23 @@ class _Transaction:
         self, action: Action, now: float, message: Request | Response | None, out: list[TxOutput]
     ) -> None:
         t = self.timers
-        match action:
+        match action:  # the most frequent first: each case is one comparison
+            case A.SEND_RESPONSE | A.SEND_ACK:
+                self._send_cached(action, out)
+            case A.START_G_2XX:  # §13.3.1.4: "even if the transport at the UAS is reliable"
+                self._interval = t.t1
+                self._arm(I.TIMER_G, now, t.t1)
+            case A.START_L:
+                self._arm(I.TIMER_L, now, 64 * t.t1)
+            case A.START_J:
+                self._arm(I.TIMER_J, now, 0.0 if self.reliable else 64 * t.t1)
+            case A.STOP_RETRANSMIT:
+                self._timers.pop(_RETRANSMIT_TIMER[self.kind], None)
+            case A.MARK_ACKED:
+                self._acked = True
+            case A.REPORT_TIMEOUT_UNLESS_ACKED:
+                if not self._acked:
+                    out.append(TimedOut())
             case A.SEND_REQUEST:
                 out.append(Transmit(self.request))
             case A.PASS_TO_TU:
@@ -354,9 +378,6 @@ class _Transaction:
                 if not self.reliable:  # §17.1.1.2: no retransmission over reliable transports
                     self._interval = t.t1
                     self._arm(_RETRANSMIT_TIMER[self.kind], now, t.t1)
-            case A.START_G_2XX:  # §13.3.1.4: "even if the transport at the UAS is reliable"
-                self._interval = t.t1
-                self._arm(I.TIMER_G, now, t.t1)
             case A.DOUBLE_A:
                 self._interval *= 2
                 self._arm(I.TIMER_A, now, self._interval)
@@ -373,29 +394,16 @@ class _Transaction:
                 self._arm(I.TIMER_D, now, 0.0 if self.reliable else max(32.0, 64 * t.t1))
             case A.START_I:
                 self._arm(I.TIMER_I, now, 0.0 if self.reliable else t.t4)
-            case A.START_J:
-                self._arm(I.TIMER_J, now, 0.0 if self.reliable else 64 * t.t1)
             case A.START_K:
                 self._arm(I.TIMER_K, now, 0.0 if self.reliable else t.t4)
-            case A.START_L:
-                self._arm(I.TIMER_L, now, 64 * t.t1)
             case A.START_M:
                 self._arm(I.TIMER_M, now, 64 * t.t1)
-            case A.STOP_RETRANSMIT:
-                self._timers.pop(_RETRANSMIT_TIMER[self.kind], None)
-            case A.MARK_ACKED:
-                self._acked = True
             case A.STOP_TIMEOUT:
                 self._timers.pop(_TIMEOUT_TIMER[self.kind], None)
             case A.REPORT_TIMEOUT:
                 out.append(TimedOut())
-            case A.REPORT_TIMEOUT_UNLESS_ACKED:
-                if not self._acked:
-                    out.append(TimedOut())
             case A.REPORT_TRANSPORT_ERROR:
                 out.append(TransportFailed())
-            case A.SEND_RESPONSE | A.SEND_ACK:
-                self._send_cached(action, out)
 
     def _send_cached(self, action: Action, out: list[TxOutput]) -> None:
         raise NotImplementedError
