@@ -50,7 +50,8 @@ class Call:
     media: MediaPort | None = None
     session_id: int = 0
     session_version: int = 0
-    local_sdp: sdp.SessionDescription | None = None
+    local_sdp: bytes | None = None
+    """Our last SDP in the dialog, as sent (re-offers keep its m-lines, RFC 3264 §8)."""
     offer_request: int | None = None
     """Our re-INVITE in flight, and the audio state it offers."""
     offering: bool = False

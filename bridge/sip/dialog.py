@@ -14,7 +14,7 @@ from .address import Address
 from .errors import LocalProtocolError, RemoteProtocolError
 from .headers import CSeq, Headers, Via
 from .message import Request, Response
-from .uri import NameAddr, SipUri, Uri
+from .uri import NameAddr, SipUri, Uri, parse_uri
 
 
 class DialogState(Enum):
@@ -74,9 +74,9 @@ class Dialog:
         *,
         dialog_id: DialogId,
         role: Role,
-        local_uri: NameAddr,
-        remote_uri: NameAddr,
-        remote_target: Uri,
+        local_uri: NameAddr | str,
+        remote_uri: NameAddr | str,
+        remote_target: Uri | str,
         route_set: tuple[NameAddr, ...],
         local_seq: int | None,
         remote_seq: int | None,
@@ -87,9 +87,11 @@ class Dialog:
     ) -> None:
         self.id = dialog_id
         self.role = role
-        self.local_uri = local_uri
-        self.remote_uri = remote_uri
-        self.remote_target = remote_target
+        # Kept as the text we send in From, To and the Request-URI: a held call builds a request
+        # rarely, and the parsed forms are several times the size (memory per dialog).
+        self.local_uri = str(local_uri)
+        self.remote_uri = str(remote_uri)
+        self.remote_target = str(remote_target)
         self.route_set = route_set
         self.local_seq = local_seq
         self.remote_seq = remote_seq
@@ -168,7 +170,7 @@ class Dialog:
         """Target refresh (§12.2): a re-INVITE or its 2xx may carry a new Contact."""
         target = _remote_target(message)
         if target is not None:
-            self.remote_target = target
+            self.remote_target = str(target)
 
     # -- requests we send ------------------------------------------------------------------------
     def next_cseq(self) -> int:
@@ -190,19 +192,19 @@ class Dialog:
         if self.state is DialogState.TERMINATED and method not in ("ACK", "BYE"):
             raise LocalProtocolError(f"{method} on a terminated dialog")
         seq = self.next_cseq() if cseq is None else cseq
-        request_uri: Uri = self.remote_target
+        request_uri: Uri | str = self.remote_target
         routes = list(self.route_set)
         if routes and isinstance(routes[0].uri, SipUri) and not routes[0].uri.has_param("lr"):
             # Strict router: it goes in the Request-URI, the remote target goes last (§12.2.1.1).
             request_uri = routes[0].uri
-            routes = [*routes[1:], NameAddr(self.remote_target)]
+            routes = [*routes[1:], NameAddr(parse_uri(self.remote_target))]
         h = Headers()
         h.add("via", str(via))
         h.add("max-forwards", "70")
         for route in routes:
             h.add("route", str(route))
-        h.add("from", str(self.local_uri))
-        h.add("to", str(self.remote_uri))
+        h.add("from", self.local_uri)
+        h.add("to", self.remote_uri)
         h.add("call-id", self.id.call_id)
         h.add("cseq", str(CSeq(seq, method)))
         if method not in ("ACK", "CANCEL", "BYE"):

@@ -35,6 +35,7 @@ from .message import Request, Response, response_to
 from .parser import parse_message
 from .transaction import (
     ClientTransaction,
+    Kind,
     ServerTransaction,
     State,
     Terminated,
@@ -90,6 +91,10 @@ class _ServerEntry:
     dest: Address
     source: Address
     local_tag: str
+    seq: int
+    """The request's CSeq number: an INVITE's 2xx awaits the ACK with this number."""
+    origin: tuple[str, str, int, str] | None = None
+    """Our key in ``Endpoint._origins`` (requests outside a dialog)."""
     dialog: DialogId | None = None
     final_sent: bool = False
     encoded: tuple[object, bytes] | None = None
@@ -221,6 +226,7 @@ class Endpoint:
         if entry is None:
             raise LocalProtocolError(f"no request {request_id} awaits a response")
         request = entry.tx.request
+        assert request is not None  # released only once the final response is sent
         extra = list(headers)
         forming = request.method in DIALOG_METHODS and 100 < status < 300
         if forming or (request.method == "INVITE" and status < 300):
@@ -238,6 +244,9 @@ class Endpoint:
         elif request.method == "INVITE" and status >= 300:
             self._invite_rejected(entry, request)
         self._run(entry, entry.tx.send_response(response, now), now)
+        if status >= 200 and entry.encoded is not None:
+            entry.tx.release(entry.encoded[1])
+            entry.encoded = None
         return entry.dialog
 
     def send_in_dialog(
@@ -389,15 +398,16 @@ class Endpoint:
 
     def _on_cancel(self, cancel: Request, source: Address, now: float) -> None:
         invite = self._server.get(invite_key_for_cancel(cancel))
-        if invite is None or invite.tx.request.method != "INVITE":
+        if invite is None or invite.tx.kind is not Kind.INVITE_SERVER:
             exc = RemoteProtocolError("no transaction to cancel", status_hint=481)
             self._answer_error(cancel, source, exc, now)
             return
         entry = self._new_server(cancel, source, None, now, report=False)
         self.respond(entry.request_id, 200, now=now)
-        if not invite.final_sent:
+        request = invite.tx.request
+        if not invite.final_sent and request is not None:
             self.respond(invite.request_id, 487, now=now)
-            self._events.append(InviteCancelled(invite.request_id, invite.tx.request))
+            self._events.append(InviteCancelled(invite.request_id, request))
 
     def _on_in_dialog(self, request: Request, source: Address, now: float) -> None:
         dialog_id = DialogId(request.call_id, request.to.tag or "", request.from_.tag or "")
@@ -456,12 +466,14 @@ class Endpoint:
             dest=response_destination(source, request.top_via),
             source=source,
             local_tag=request.to.tag or self._token(),
+            seq=request.cseq.seq,
             dialog=dialog_id,
         )
         self._server[tx.key] = entry
         self._requests[entry.request_id] = entry
         if request.to.tag is None and request.from_.tag is not None:
-            self._origins[_origin(request)] = tx.key
+            entry.origin = _origin(request)
+            self._origins[entry.origin] = tx.key
         if trying and request.method == "INVITE":
             # Answer 100 at once: the call layer may wait on the conference server (§17.2.1).
             self.respond(entry.request_id, 100, now=now)
@@ -660,15 +672,19 @@ class Endpoint:
         if isinstance(entry, _ClientEntry):
             self._failed(entry, FailureKind.TIMEOUT, now)
             return
-        request = entry.tx.request
         dialog_id = entry.dialog
-        if dialog_id is None or request.method != "INVITE":
+        if dialog_id is None or entry.tx.kind is not Kind.INVITE_SERVER:
             return
-        if self._ack_arrived(dialog_id, request.cseq.seq) is not None:
+        if self._ack_arrived(dialog_id, entry.seq) is not None:
             # §13.3.1.4: a 2xx never acknowledged ends the session with BYE.
             self._hang_up(dialog_id, EndReason.NO_ACK, now)
 
-    def _transmit(self, entry: _ServerEntry | _ClientEntry, message: Request | Response) -> None:
+    def _transmit(
+        self, entry: _ServerEntry | _ClientEntry, message: Request | Response | bytes
+    ) -> None:
+        if isinstance(message, bytes):
+            self._out.append((message, entry.dest))
+            return
         cached = entry.encoded
         if cached is not None and cached[0] is message:
             data = cached[1]  # retransmission: the bytes we already wrote
@@ -682,9 +698,8 @@ class Endpoint:
             if self._server.get(entry.tx.key) is entry:
                 del self._server[entry.tx.key]
             self._requests.pop(entry.request_id, None)
-            request = entry.tx.request
-            if request.to.tag is None and self._origins.get(_origin(request)) == entry.tx.key:
-                del self._origins[_origin(request)]
+            if entry.origin is not None and self._origins.get(entry.origin) == entry.tx.key:
+                del self._origins[entry.origin]
         elif self._client.get(entry.tx.key) is entry:
             del self._client[entry.tx.key]
 

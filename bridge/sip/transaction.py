@@ -252,9 +252,10 @@ _TIMEOUT_TIMER = {
 # for every message. Nothing keeps them past the endpoint's loop over a step's outputs.
 @dataclass(slots=True)
 class Transmit:
-    """Send ``message`` to the transaction's peer. Retransmissions pass the same object."""
+    """Send ``message`` to the transaction's peer. Retransmissions pass the same object; bytes
+    are a final response already written out (:meth:`ServerTransaction.release`)."""
 
-    message: Request | Response
+    message: Request | Response | bytes
 
 
 @dataclass(slots=True)
@@ -290,16 +291,12 @@ class _Transaction:
         "key",
         "kind",
         "reliable",
-        "request",
         "state",
         "timers",
     )
 
-    def __init__(
-        self, kind: Kind, request: Request, *, reliable: bool, timers: TimerConfig
-    ) -> None:
+    def __init__(self, kind: Kind, *, reliable: bool, timers: TimerConfig) -> None:
         self.kind = kind
-        self.request = request
         self.reliable = reliable
         self.timers = timers
         self.state = INITIAL[kind]
@@ -353,7 +350,7 @@ class _Transaction:
     ) -> None:
         t = self.timers
         match action:  # the most frequent first: each case is one comparison
-            case A.SEND_RESPONSE | A.SEND_ACK:
+            case A.SEND_RESPONSE | A.SEND_ACK | A.SEND_REQUEST:
                 self._send_cached(action, out)
             case A.START_G_2XX:  # §13.3.1.4: "even if the transport at the UAS is reliable"
                 self._interval = t.t1
@@ -369,8 +366,6 @@ class _Transaction:
             case A.REPORT_TIMEOUT_UNLESS_ACKED:
                 if not self._acked:
                     out.append(TimedOut())
-            case A.SEND_REQUEST:
-                out.append(Transmit(self.request))
             case A.PASS_TO_TU:
                 assert isinstance(message, Response)
                 out.append(ToTransactionUser(message))
@@ -412,13 +407,14 @@ class _Transaction:
 class ClientTransaction(_Transaction):
     """A request we send, and its responses."""
 
-    __slots__ = ("_ack",)
+    __slots__ = ("_ack", "request")
 
     def __init__(
         self, request: Request, *, reliable: bool, now: float, timers: TimerConfig = TimerConfig()
     ) -> None:
         kind = Kind.INVITE_CLIENT if request.method == "INVITE" else Kind.NON_INVITE_CLIENT
-        super().__init__(kind, request, reliable=reliable, timers=timers)
+        super().__init__(kind, reliable=reliable, timers=timers)
+        self.request = request
         self.key = client_key(request)
         self._ack: Request | None = None
 
@@ -436,6 +432,9 @@ class ClientTransaction(_Transaction):
         return self._step(inp, now, response)
 
     def _send_cached(self, action: Action, out: list[TxOutput]) -> None:
+        if action is A.SEND_REQUEST:
+            out.append(Transmit(self.request))
+            return
         assert action is A.SEND_ACK and self._ack is not None
         out.append(Transmit(self._ack))
 
@@ -443,15 +442,17 @@ class ClientTransaction(_Transaction):
 class ServerTransaction(_Transaction):
     """A request we received, and the responses we give."""
 
-    __slots__ = ("last_response",)
+    __slots__ = ("last_response", "request")
 
     def __init__(
         self, request: Request, *, reliable: bool, now: float, timers: TimerConfig = TimerConfig()
     ) -> None:
         kind = Kind.INVITE_SERVER if request.method == "INVITE" else Kind.NON_INVITE_SERVER
-        super().__init__(kind, request, reliable=reliable, timers=timers)
+        super().__init__(kind, reliable=reliable, timers=timers)
         self.key = server_key(request)
-        self.last_response: Response | None = None
+        self.request: Request | None = request
+        """The request, until :meth:`release`."""
+        self.last_response: Response | bytes | None = None
 
     def receive_request(self, request: Request, now: float) -> list[TxOutput]:
         """A retransmission of our request, or (INVITE) the ACK of a non-2xx final."""
@@ -467,6 +468,13 @@ class ServerTransaction(_Transaction):
 
     def ack_2xx(self, now: float) -> list[TxOutput]:
         return self._step(I.ACK_2XX, now)
+
+    def release(self, wire: bytes) -> None:
+        """The final response is sent and ``wire`` is how it was written: from now on only
+        retransmissions are answered, with those bytes. The parsed request and response go: they
+        are most of what a transaction holds, and an INVITE's lasts 32 s after its 2xx."""
+        self.request = None
+        self.last_response = wire
 
     def _send_cached(self, action: Action, out: list[TxOutput]) -> None:
         if self.last_response is not None:  # a retransmission before any response: nothing to send

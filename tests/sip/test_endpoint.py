@@ -184,6 +184,23 @@ def test_rfc3665_3_8_busy_then_retransmission_gets_same_answer() -> None:
     assert [type(e).__name__ for e in drain_events(bob)] == ["Retransmission"]
 
 
+def test_after_the_final_answer_only_its_bytes_are_kept() -> None:
+    """A transaction absorbing retransmissions (32 s for an INVITE's 2xx) holds the answer's wire
+    form, not the parsed request and response; retransmissions get the very same bytes."""
+    bob = make_endpoint()
+    bob.receive(F1.encode(), ALICE, 0.0)
+    (invite,) = drain_events(bob)
+    bob.datagrams_to_send(0.0)
+    bob.respond(invite.request_id, 200, now=0.1, body=b"v=0\r\n", content_type="application/sdp")
+    ((first, _),) = bob.datagrams_to_send(0.1)
+    (entry,) = bob._server.values()
+    assert entry.tx.request is None and entry.tx.last_response == first
+    bob.receive(F1.encode(), ALICE, 0.2)  # the INVITE again: the 2xx again, byte for byte
+    assert bob.datagrams_to_send(0.2) == [(first, ALICE)]
+    bob.handle_timer(0.6)  # Timer G
+    assert bob.datagrams_to_send(0.6) == [(first, ALICE)]
+
+
 def test_cancel_before_answer_gives_200_and_487() -> None:
     bob = make_endpoint()
     bob.receive(F1.encode(), ALICE, 0.0)
