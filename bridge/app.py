@@ -170,6 +170,10 @@ class Bridge:
         except ConfigError as exc:
             log.error("reload refused: configuration error", error=str(exc))  # noqa: TRY400
             return
+        worker = self.config.worker
+        if worker is not None and worker < new.sip.workers:
+            # Compared with what this worker runs with (its media slice, its ops port).
+            new = new.for_worker(worker)
         live = ("calls", "dialplan", "limits", "ops.json_logs", "ops.log_level", "ops.sip_trace")
         restart = [
             name
@@ -182,7 +186,7 @@ class Bridge:
             self.config.ops.json_logs,
             self.config.ops.log_level,
         ):
-            logs.configure(json=new.ops.json_logs, level=new.ops.log_level)
+            logs.configure(json=new.ops.json_logs, level=new.ops.log_level, worker=worker)
         self.config = replace(
             self.config,
             calls=new.calls,
@@ -278,8 +282,11 @@ class Bridge:
         return self.calls.active if self.calls is not None else 0
 
     async def _listen(self, item: Listen, udp: UdpSender, tls: ssl.SSLContext | None) -> None:
+        # Only workers share ports: a lone daemon must fail to start on a port another process
+        # holds rather than silently split its traffic with it.
+        shared = self.config.sip.workers > 1
         if item.transport is Transport.UDP:
-            listener = await listen_udp(self.driver, item.host, item.port)
+            listener = await listen_udp(self.driver, item.host, item.port, reuse_port=shared)
             udp.add(listener)
             self._udp.append(listener)
         else:
@@ -288,7 +295,7 @@ class Bridge:
                 context = tls if item.transport is Transport.TLS else None
                 server = StreamServer(self.driver, item.transport, tls=context)
                 self._streams[item.transport] = server
-            await server.listen(item.host, item.port)
+            await server.listen(item.host, item.port, reuse_port=shared)
         log.info("listening", listen=str(item))
 
     async def drain(self) -> None:
@@ -408,7 +415,7 @@ def call_settings(config: Config) -> CallSettings:
 
 def serve(config: Config) -> int:
     """Run the daemon until SIGTERM/SIGINT; the process exit code."""
-    logs.configure(json=config.ops.json_logs, level=config.ops.log_level)
+    logs.configure(json=config.ops.json_logs, level=config.ops.log_level, worker=config.worker)
     factory: Callable[[], Any] | None = None
     with contextlib.suppress(ImportError):
         import uvloop  # noqa: PLC0415  (optional: Linux only)

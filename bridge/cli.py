@@ -17,6 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the bridge daemon")
     run.add_argument("--config", metavar="FILE", help="TOML configuration (default: built-in)")
+    # Given by the supervisor to the processes it starts ([sip] workers): "index/count".
+    run.add_argument("--worker", metavar="I/N", help=argparse.SUPPRESS)
     server = commands.add_parser("server", help="run the conference server on its own")
     server.add_argument(
         "--config", metavar="FILE", help="TOML file whose [server] table configures it"
@@ -39,6 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         print(f"{config.source}: OK")
         return 0
+    if args.worker is not None or config.sip.workers > 1:
+        from . import workers  # noqa: PLC0415  (only when several processes share the listeners)
+
+        if args.worker is None:
+            return workers.supervise(config)
+        try:
+            config = workers.worker_config(config, args.worker)
+        except ConfigError as exc:
+            print(f"configuration error: {exc}", file=sys.stderr)
+            return 2
     from .app import serve  # noqa: PLC0415  (imported late: check-config and version need no event loop)
 
     return serve(config)

@@ -8,13 +8,15 @@ import ipaddress
 import os
 import pathlib
 import ssl
+import sys
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from .authconfig import AuthConfig, read_auth
+from .callsconfig import CallsConfig, read_calls, read_dialplan
 from .sip.address import Transport, host_text
 from .tomlvalues import ConfigError
 from .tomlvalues import get as _get
@@ -29,6 +31,9 @@ if TYPE_CHECKING:
     from .server.config import ServerConfig
 
 DEFAULT_PORTS = {Transport.UDP: 5060, Transport.TCP: 5060, Transport.TLS: 5061}
+#: ``[sip] workers`` bound: beyond the cores of any machine the bridge is sized for, and each
+#: worker holds its own connection to the conference server.
+MAX_WORKERS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +93,10 @@ class SipConfig:
     timer_t1_ms: int = 500
     """RFC 3261 T1 (round-trip estimate): retransmissions start at T1 and transactions that get no
     answer end after 64*T1. Lower it only on networks known to be faster."""
+    workers: int = 1
+    """Processes that serve the listeners together (1-64; SO_REUSEPORT lets the kernel spread
+    phones over them). More than one needs a remote conference server; each worker takes its own
+    slice of the media port range and serves the operations endpoint on its port + its index."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +107,13 @@ class MediaConfig:
     """First RTP port of the anchor's range (even)."""
     port_max: int = 20999
     """Last RTP port of the anchor's range."""
+
+    def share(self, index: int, count: int) -> MediaConfig:
+        """Worker ``index``'s part of the range when ``count`` workers split it: equal and
+        disjoint, so that two anchors never race for the same ports."""
+        size = (self.port_max - self.port_min + 1) // count
+        first = self.port_min + index * size
+        return replace(self, port_min=first, port_max=first + size - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +166,13 @@ class OpsConfig:
         host, _, port = self.listen.rpartition(":")
         return host.strip("[]"), int(port)
 
+    def share(self, index: int) -> OpsConfig:
+        """Worker ``index``'s endpoint: the configured port + ``index`` (port 0 stays "any")."""
+        if not self.listen or index == 0:
+            return self
+        host, _, port = self.listen.rpartition(":")
+        return self if int(port) == 0 else replace(self, listen=f"{host}:{int(port) + index}")
+
 
 @dataclass(frozen=True, slots=True)
 class ConferenceConfig:
@@ -161,29 +184,6 @@ class ConferenceConfig:
     """The bridge's bearer token for a remote server (from ``token_file`` or ``token_env``)."""
     request_timeout_seconds: float = 5.0
     """Per-request timeout of REST calls."""
-
-
-@dataclass(frozen=True, slots=True)
-class CallsConfig:
-    """Per-call behaviour (SPEC §4-§6)."""
-
-    lobby_timeout_seconds: float = 300.0
-    """How long a guest may wait in the lobby before 480 Temporarily Unavailable."""
-    ringing_interval_seconds: float = 60.0
-    """180 Ringing is re-sent this often so that proxies do not give up on a waiting call."""
-    lobby_mode: str = "ring"
-    """``ring``: guests hear ringing until admitted; ``answer``: answered at once with inactive
-    media, re-offered when admitted."""
-    mute_key: str = "*6"
-    hand_key: str = "*9"
-    mute_all_key: str = "*7"
-    legacy_signalling: tuple[str, ...] = ("sdp", "conference")
-    """Mute signalling methods for legacy endpoints: ``sdp`` (re-INVITE), ``info`` (JSON events),
-    ``conference`` (RFC 4575 NOTIFYs to endpoints that subscribe)."""
-    modern_signalling: tuple[str, ...] = ("sdp", "info", "conference")
-    user_agents: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    """``[[calls.user_agents]] match = "Yealink*"``, ``signalling = [...]``: per-phone-model methods,
-    first match wins (case-insensitive glob on User-Agent)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +202,18 @@ class Config:
     """Request-URI user → space id aliases (``[dialplan]`` table)."""
     server: ServerConfig | None = None
     """The ``[server]`` table: the embedded conference server's settings (default: a demo space)."""
+    worker: int | None = None
+    """This process's index among ``sip.workers`` (given on the command line by the supervisor,
+    never in the file); None when one process serves the listeners alone."""
+
+    def for_worker(self, index: int) -> Config:
+        """What worker ``index`` of ``sip.workers`` runs with: its media slice and ops port."""
+        count = self.sip.workers
+        if not 0 <= index < count:
+            raise ValueError(f"worker {index} of {count}")
+        return replace(
+            self, media=self.media.share(index, count), ops=self.ops.share(index), worker=index
+        )
 
 
 def load(path: str | pathlib.Path | None) -> Config:
@@ -237,6 +249,7 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Config:
             "user_agent",
             "version_header",
             "timer_t1_ms",
+            "workers",
         ),
         source,
         "sip.",
@@ -244,6 +257,9 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Config:
     t1 = _get(sip_data, "timer_t1_ms", int, source, "sip.", 500)
     if not 10 <= t1 <= 5000:
         raise ConfigError(source, "sip.timer_t1_ms", "expected milliseconds from 10 to 5000")
+    workers = _get(sip_data, "workers", int, source, "sip.", 1)
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ConfigError(source, "sip.workers", f"expected processes from 1 to {MAX_WORKERS}")
     cert = _path(sip_data, "tls_certificate", source, "sip.")
     key = _path(sip_data, "tls_private_key", source, "sip.")
     if (cert is None) != (key is None):
@@ -286,6 +302,7 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Config:
         user_agent=_get(sip_data, "user_agent", str, source, "sip.", "spaces-bridge"),
         version_header=_get(sip_data, "version_header", str, source, "sip.", "spacesVersion"),
         timer_t1_ms=t1,
+        workers=workers,
     )
     media_data = _table(data, "media", source)
     _known(media_data, ("host", "port_min", "port_max"), source, "media.")
@@ -316,7 +333,7 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Config:
         grace_seconds=_seconds(drain_data, "grace_seconds", source, 5.0),
         bye_wait_seconds=_seconds(drain_data, "bye_wait_seconds", source, 2.0),
     )
-    return Config(
+    config = Config(
         source=source,
         sip=sip,
         media=media,
@@ -325,10 +342,48 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Config:
         ops=_ops(_table(data, "ops", source), source),
         auth=read_auth(_table(data, "auth", source), source),
         limits=_limits(_table(data, "limits", source), source),
-        calls=_calls(_table(data, "calls", source), source),
-        dialplan=_dialplan(_table(data, "dialplan", source), source),
+        calls=read_calls(_table(data, "calls", source), source),
+        dialplan=read_dialplan(_table(data, "dialplan", source), source),
         server=_server(data, source),
     )
+    _check_workers(config)
+    return config
+
+
+def _check_workers(config: Config) -> None:
+    """What sharing the listeners among several processes needs (docs/decisions.md)."""
+    count, source = config.sip.workers, config.source
+    if count == 1:
+        return
+    if sys.platform != "linux":
+        # Elsewhere SO_REUSEPORT does not spread datagrams over the sockets, and the supervisor
+        # relies on pidfds and PR_SET_PDEATHSIG.
+        raise ConfigError(source, "sip.workers", "more than one worker needs Linux")
+    if config.conference.url is None:
+        # The embedded server's meetings live in one process's memory; workers could not share them.
+        raise ConfigError(
+            source,
+            "sip.workers",
+            f"{count} workers need a remote conference server (conference.url): "
+            "the embedded one cannot be shared between processes",
+        )
+    for i, item in enumerate(config.sip.listen):
+        if item.port == 0:
+            raise ConfigError(
+                source, f"sip.listen[{i}]", "port 0 cannot be shared: each worker would get its own"
+            )
+    media = config.media
+    if (media.port_max - media.port_min + 1) // count < 5:
+        raise ConfigError(
+            source,
+            "media.port_max",
+            f"the range needs at least 5 ports per worker ({5 * count} for {count} workers)",
+        )
+    address = config.ops.address
+    if address is not None and address[1] and address[1] + count - 1 > 65535:
+        raise ConfigError(
+            source, "ops.listen", f"{count} workers need ports up to port + {count - 1}"
+        )
 
 
 def _client_verification(
@@ -474,88 +529,6 @@ def _secret(data: Mapping[str, Any], source: str, prefix: str) -> str | None:
     return None
 
 
-_SIGNALLING = ("sdp", "info", "conference")
-
-
-def _calls(data: Mapping[str, Any], source: str) -> CallsConfig:
-    keys = (
-        "lobby_timeout_seconds",
-        "ringing_interval_seconds",
-        "lobby_mode",
-        "mute_key",
-        "hand_key",
-        "mute_all_key",
-        "legacy_signalling",
-        "modern_signalling",
-        "user_agents",
-    )
-    _known(data, keys, source, "calls.")
-    sequences: dict[str, str] = {}
-    for name, default in (("mute_key", "*6"), ("hand_key", "*9"), ("mute_all_key", "*7")):
-        value = _get(data, name, str, source, "calls.", default)
-        if not value or any(c not in "0123456789*#ABCD" for c in value) or len(value) > 8:
-            raise ConfigError(source, "calls." + name, "expected 1-8 DTMF keys (0-9 * # A-D)")
-        sequences[name] = value
-    values = list(sequences.values())
-    for name, value in sequences.items():
-        if (
-            any(other != value and other.startswith(value) for other in values)
-            or values.count(value) > 1
-        ):
-            raise ConfigError(
-                source, "calls." + name, "must not equal or begin another key sequence"
-            )
-    signalling: dict[str, tuple[str, ...]] = {}
-    for name, fallback in (
-        ("legacy_signalling", ["sdp", "conference"]),
-        ("modern_signalling", ["sdp", "info", "conference"]),
-    ):
-        methods = _get(data, name, list, source, "calls.", fallback)
-        if not all(item in _SIGNALLING for item in methods):
-            raise ConfigError(
-                source, "calls." + name, 'expected a list of "sdp", "info", "conference"'
-            )
-        signalling[name] = tuple(methods)
-    agents: list[tuple[str, tuple[str, ...]]] = []
-    for i, item in enumerate(_get(data, "user_agents", list, source, "calls.", [])):
-        key = f"calls.user_agents[{i}]"
-        if not isinstance(item, dict):
-            raise ConfigError(source, key, "expected a table with match and signalling")
-        _known(item, ("match", "signalling"), source, key + ".")
-        match = _get(item, "match", str, source, key + ".", None)
-        methods = _get(item, "signalling", list, source, key + ".", None)
-        if not match:
-            raise ConfigError(source, key + ".match", "expected a User-Agent pattern")
-        if methods is None or not all(m in _SIGNALLING for m in methods):
-            raise ConfigError(
-                source, key + ".signalling", 'expected a list of "sdp", "info", "conference"'
-            )
-        agents.append((match, tuple(methods)))
-    lobby_mode = _get(data, "lobby_mode", str, source, "calls.", "ring")
-    if lobby_mode not in ("ring", "answer"):
-        raise ConfigError(source, "calls.lobby_mode", 'expected "ring" or "answer"')
-    return CallsConfig(
-        lobby_mode=lobby_mode,
-        lobby_timeout_seconds=_seconds(data, "lobby_timeout_seconds", source, 300.0, "calls."),
-        ringing_interval_seconds=max(
-            1.0, _seconds(data, "ringing_interval_seconds", source, 60.0, "calls.")
-        ),
-        mute_key=sequences["mute_key"],
-        hand_key=sequences["hand_key"],
-        mute_all_key=sequences["mute_all_key"],
-        legacy_signalling=signalling["legacy_signalling"],
-        modern_signalling=signalling["modern_signalling"],
-        user_agents=tuple(agents),
-    )
-
-
-def _dialplan(data: Mapping[str, Any], source: str) -> dict[str, str]:
-    for alias, space in data.items():
-        if not isinstance(space, str) or not space:
-            raise ConfigError(source, f"dialplan.{alias}", "expected a space id (a string)")
-    return dict(data)
-
-
 def _listen(item: object, source: str, key: str) -> Listen:
     if not isinstance(item, str):
         raise ConfigError(source, key, 'expected "transport:host:port"')
@@ -579,6 +552,7 @@ def _listen(item: object, source: str, key: str) -> Listen:
 
 __all__ = [
     "DEFAULT_PORTS",
+    "MAX_WORKERS",
     "AuthConfig",
     "CallsConfig",
     "ClientVerify",

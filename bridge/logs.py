@@ -14,8 +14,11 @@ import structlog
 generation = 0
 
 
-def configure(*, json: bool = False, level: int | str = logging.INFO) -> None:
-    """(Re)configure logging; ``level`` is a ``logging`` number or a name such as ``"debug"``."""
+def configure(
+    *, json: bool = False, level: int | str = logging.INFO, worker: int | None = None
+) -> None:
+    """(Re)configure logging; ``level`` is a ``logging`` number or a name such as ``"debug"``;
+    ``worker`` (the process's index when several share the listeners) is added to every line."""
     global generation  # noqa: PLW0603  (one process-wide configuration, as structlog's own)
     generation += 1
     if isinstance(level, str):
@@ -25,6 +28,10 @@ def configure(*, json: bool = False, level: int | str = logging.INFO) -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    if worker is not None:
+        # A processor rather than context variables: every line gets it, whatever context the
+        # event loop runs a callback in, and it is set again with the rest on a reload.
+        processors.append(functools.partial(_add_worker, worker))
     renderer: structlog.typing.Processor
     if json:
         processors.append(structlog.processors.format_exc_info)
@@ -52,6 +59,13 @@ def redacted(data: bytes, limit: int = 4096) -> str:
     """A SIP message for the trace log: text, at most ``limit`` bytes, credentials removed."""
     text = data[:limit].decode("utf-8", "replace")
     return _SECRET_HEADERS.sub(r"\1 <redacted>", text)
+
+
+def _add_worker(
+    worker: int, logger: object, name: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    event.setdefault("worker", worker)
+    return event
 
 
 def _shared(logger: structlog.WriteLogger, *_args: object) -> structlog.WriteLogger:

@@ -14,8 +14,11 @@ from prometheus_client import generate_latest
 from bridge.config import ClientVerify, ConfigError, from_mapping, load
 from bridge.metrics import Metrics
 from bridge.sip.address import Transport
+from bridge.workers import worker_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+#: A remote conference server (the token from any variable that is set), as workers need.
+REMOTE = {"conference": {"url": "http://conference.example", "token_env": "HOME"}}
 
 
 def test_defaults_listen_on_loopback_udp_and_tcp() -> None:
@@ -105,6 +108,25 @@ def test_listen_forms(tmp_path: pathlib.Path) -> None:
         ({"limits": {"lobby_per_space": 2.5}}, "limits.lobby_per_space", "expected int"),
         ({"limits": {"max_transactions": True}}, "limits.max_transactions", "expected int"),
         ({"nonsense": {}}, "nonsense", "unknown key"),
+        ({"sip": {"workers": 0}}, "sip.workers", "from 1 to 64"),
+        ({"sip": {"workers": 65}}, "sip.workers", "from 1 to 64"),
+        ({"sip": {"workers": "auto"}}, "sip.workers", "expected int"),
+        ({"sip": {"workers": 2}}, "sip.workers", "remote conference server"),
+        (
+            {"sip": {"workers": 4}, "media": {"port_min": 30000, "port_max": 30018}, **REMOTE},
+            "media.port_max",
+            "5 ports per worker (20 for 4 workers)",
+        ),
+        (
+            {"sip": {"workers": 2, "listen": ["udp:127.0.0.1:0"]}, **REMOTE},
+            "sip.listen[0]",
+            "port 0",
+        ),
+        (
+            {"sip": {"workers": 2}, "ops": {"listen": "127.0.0.1:65535"}, **REMOTE},
+            "ops.listen",
+            "+ 1",
+        ),
         ({"sip": "udp"}, "sip", "table"),
     ],
 )
@@ -193,6 +215,14 @@ def test_production_example_documents_only_known_keys(tmp_path: pathlib.Path) ->
     assert config.conference.url == "https://spaces.example.net"
     assert config.dialplan["100"] == "demo"
     assert config.limits.lobby_per_space == 50
+    # The commented-out workers line is valid as written.
+    (line,) = [
+        line
+        for line in (ROOT / "config" / "production.example.toml").read_text().splitlines()
+        if "workers =" in line
+    ]
+    data["sip"].update(tomllib.loads(line.lstrip("# ")))
+    assert from_mapping(data, "production.example.toml").sip.workers == 4
 
 
 def test_ops_table() -> None:
@@ -216,3 +246,46 @@ def test_grafana_dashboard_uses_only_metrics_the_bridge_exports() -> None:
         for name in re.findall(r"spaces_bridge_\w+", target["expr"])
     }
     assert used and used <= known, used - known
+
+
+def test_workers_split_the_media_range_and_the_ops_ports() -> None:
+    config = from_mapping(
+        {
+            "sip": {"workers": 3},
+            "media": {"port_min": 20000, "port_max": 20999},
+            "ops": {"listen": "[::1]:9200"},
+            **REMOTE,
+        },
+        "b.toml",
+    )
+    assert config.worker is None and config.media.port_max == 20999  # the file's whole range
+    workers = [config.for_worker(i) for i in range(3)]
+    ranges = [(w.media.port_min, w.media.port_max) for w in workers]
+    assert ranges == [(20000, 20332), (20333, 20665), (20666, 20998)]
+    assert [w.ops.address for w in workers] == [("::1", 9200), ("::1", 9201), ("::1", 9202)]
+    assert [w.worker for w in workers] == [0, 1, 2]
+    assert workers[1].sip == config.sip and workers[1].conference == config.conference
+    # The smallest range that fits: five ports each (four from an even one), disjoint.
+    tight = from_mapping(
+        {"sip": {"workers": 2}, "media": {"port_min": 30001, "port_max": 30010}, **REMOTE}, "b.toml"
+    )
+    assert [(w.media.port_min, w.media.port_max) for w in map(tight.for_worker, (0, 1))] == [
+        (30001, 30005),
+        (30006, 30010),
+    ]
+    # Port 0 (any) stays 0 for every worker; one worker is the daemon as configured.
+    any_port = from_mapping(
+        {"sip": {"workers": 2}, "ops": {"listen": "127.0.0.1:0"}, **REMOTE}, "b"
+    )
+    assert any_port.for_worker(1).ops.listen == "127.0.0.1:0"
+    alone = load(None)
+    assert alone.for_worker(0).media == alone.media and alone.for_worker(0).ops == alone.ops
+
+
+def test_a_worker_refuses_a_file_whose_worker_count_changed() -> None:
+    config = from_mapping({"sip": {"workers": 2}, **REMOTE}, "b.toml")
+    assert worker_config(config, "1/2").worker == 1
+    for spec, words in (("1/3", "the supervisor started 3"), ("2/2", "no worker 2"), ("x", "bad")):
+        with pytest.raises(ConfigError, match=words) as info:
+            worker_config(config, spec)
+        assert info.value.key == "sip.workers"

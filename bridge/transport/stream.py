@@ -153,7 +153,9 @@ class StreamServer:
     def connection_count(self) -> int:
         return len(self._connections)
 
-    async def listen(self, host: str, port: int) -> None:
+    async def listen(self, host: str, port: int, *, reuse_port: bool = False) -> None:
+        """``reuse_port``: shared with the other worker processes; the kernel gives each new
+        connection to one of them, and the connection stays there."""
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
             lambda: StreamConnection(self),
@@ -162,6 +164,7 @@ class StreamServer:
             ssl=self._tls,
             ssl_handshake_timeout=self.limits.handshake_timeout if self._tls else None,
             reuse_address=True,
+            reuse_port=reuse_port,
         )
         self._servers.append(server)
         if self._sweeper is None:

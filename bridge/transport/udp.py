@@ -23,15 +23,19 @@ log = structlog.get_logger("bridge.transport")
 RECEIVE_BUFFER = 4 * 1024 * 1024
 
 
-def open_udp_socket(host: str, port: int) -> socket.socket:
+def open_udp_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """A bound, non-blocking UDP socket with a large receive buffer (IPv6 sockets v6-only, so that
-    ``0.0.0.0`` and ``::`` can both be listened on)."""
+    ``0.0.0.0`` and ``::`` can both be listened on). ``reuse_port``: the port is shared with the
+    other worker processes, and the kernel hands each datagram to one of them by a hash of its
+    addresses, so that one phone's datagrams keep reaching the same worker."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
         _grow_receive_buffer(sock)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
         sock.setblocking(False)
     except OSError:
@@ -104,8 +108,10 @@ class UdpSender:
         return listener is not None and listener.send(data, dest)
 
 
-async def listen_udp(driver: SipDriver, host: str, port: int) -> UdpListener:
+async def listen_udp(
+    driver: SipDriver, host: str, port: int, *, reuse_port: bool = False
+) -> UdpListener:
     loop = asyncio.get_running_loop()
-    sock = open_udp_socket(host, port)
+    sock = open_udp_socket(host, port, reuse_port=reuse_port)
     _, protocol = await loop.create_datagram_endpoint(lambda: UdpListener(driver), sock=sock)
     return protocol

@@ -62,14 +62,21 @@ def options_ping(host: str, port: int, timeout: float = 0.5) -> bytes | None:
 
 
 def probe(
-    host: str, port: int, method: str, headers: str, timeout: float = 0.5, *, user: str = "ping"
+    host: str,
+    port: int,
+    method: str,
+    headers: str,
+    timeout: float = 0.5,
+    *,
+    user: str = "ping",
+    local_port: int = 0,
 ) -> bytes | None:
-    """Send one out-of-dialog request over UDP (``headers``: extra lines, LF-separated) and return
-    the first response, or None on timeout."""
+    """Send one out-of-dialog request over UDP (``headers``: extra lines, LF-separated) from
+    ``local_port`` (default: any) and return the first response, or None on timeout."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     extra = "".join(f"{line}\r\n" for line in headers.splitlines() if line)
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.bind((host, 0))
+        sock.bind((host, local_port))
         local_port = sock.getsockname()[1]
         h = f"[{host}]" if ":" in host else host
         sock.sendto(
@@ -247,9 +254,11 @@ def sipp(
     target_port: int | None = None,
     timeout: float = 60,
     extra: tuple[str, ...] = (),
+    local_port: int | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run one sipp scenario to completion; returns the process (check ``returncode == 0``)."""
-    port = free_port(daemon.host)
+    """Run one sipp scenario to completion; returns the process (check ``returncode == 0``).
+    ``local_port``: the phone's source port (default: a free one)."""
+    port = local_port or free_port(daemon.host)
     args = [
         need("sipp"),
         f"[{daemon.host}]:{target_port or daemon.port}"

@@ -113,6 +113,7 @@ def phone_call(
     service: str = "demo",
     version_header: str = "X-Phone: legacy",
     timeout: float = 30,
+    local_port: int | None = None,
 ) -> Iterator[concurrent.futures.Future[subprocess.CompletedProcess[str]]]:
     """Run a built sipp scenario in the background while the test acts; asserts it passed."""
     path = phone.write(workdir / f"{name}.xml")
@@ -125,6 +126,7 @@ def phone_call(
             service=service,
             version_header=version_header,
             timeout=timeout,
+            local_port=local_port,
         )
         yield future
         result = future.result(timeout + 40)
