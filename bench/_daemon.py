@@ -549,6 +549,20 @@ def busy_cores(seconds: float = 1.0) -> float:
     return (busy2 - busy1) / max(1, total2 - total1) * (os.cpu_count() or 1)
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(steal, all) clock ticks of the whole machine so far, from /proc/stat. Steal is time the
+    hypervisor ran someone else while this guest had work: a benchmark's figures under steal
+    measure the host's neighbours too."""
+    fields = [int(f) for f in pathlib.Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
+    return fields[7], sum(fields)
+
+
+def steal_since(before: tuple[int, int]) -> float:
+    """Percent of the machine's CPU time stolen by the hypervisor since ``before``."""
+    steal, total = cpu_ticks()
+    return (steal - before[0]) / max(1, total - before[1]) * 100
+
+
 def quiet_machine(wait: float = 180) -> None:
     """Wait (up to ``wait`` s) until no other sipp runs and the machine is nearly idle: two
     benchmarks at once measure neither. After ``wait`` it goes on, and says so."""

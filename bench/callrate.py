@@ -34,6 +34,7 @@ from _daemon import BIN, CLIENT_CORE, Target, cpu_seconds, machine, sipp, table
 OURS = (250, 500, 600, 700, 800, 900, 1000, 1250, 1500, 2000, 2500, 3000)
 KAMAILIO = (1000, 2000, 4000, 8000, 12000, 16000)
 REFERENCE = 1000
+STEAL_WARNING = 3.0  # percent
 
 
 @dataclass
@@ -44,6 +45,8 @@ class Step:
     seconds: float
     cpu: float
     retransmissions: int
+    steal: float
+    """Percent of the machine's CPU time the hypervisor took over the step."""
 
     @property
     def passed(self) -> bool:
@@ -62,15 +65,17 @@ class Step:
 
 def step(target: Target, rate: int, seconds: float) -> Step:
     calls = int(rate * seconds)
-    before = cpu_seconds(target.pids())
+    before, ticks = cpu_seconds(target.pids()), _daemon.cpu_ticks()
     run = sipp(target.port, rate=rate, calls=calls, timeout=min(20, 1.5 * seconds + 5))
     time.sleep(1.0)  # the last BYEs' answers belong to this step
     spent = cpu_seconds(target.pids()) - before
-    result = Step(rate, calls, run.lost, run.seconds, spent, run.retransmissions)
+    stolen = _daemon.steal_since(ticks)
+    result = Step(rate, calls, run.lost, run.seconds, spent, run.retransmissions, stolen)
     print(
         f"  {target.name:<13} {rate:>6}/s: {calls} calls in {run.seconds:.1f} s, "
         f"{run.lost} lost, {run.retransmissions} retransmissions, "
-        f"{result.us_per_call:.0f} us CPU per call -> {'ok' if result.passed else 'FAILED'}",
+        f"{result.us_per_call:.0f} us CPU per call, steal {stolen:.0f} % "
+        f"-> {'ok' if result.passed else 'FAILED'}",
         flush=True,
     )
     return result
@@ -203,6 +208,12 @@ def main() -> None:
         )
     )
     print(f"\nsteps of {args.seconds:g} s; daemon idle CPU {idle * 100:.1f} % of a core")
+    stolen = [s.steal for s in ours + kam]
+    if stolen and max(stolen) > STEAL_WARNING:
+        print(
+            f"WARNING: the hypervisor took up to {max(stolen):.0f} % of this machine's CPU time"
+            " during a step (steal): rates and CPU per call are skewed, re-run on a quiet host"
+        )
 
 
 def _us(s: Step | None) -> str:

@@ -489,6 +489,7 @@ async def _run(
             "sipp": [load.pid],
         }
         cpu = {name: _daemon.cpu_seconds(pids) for name, pids in who.items()}
+        ticks = _daemon.cpu_ticks()
         found = await measure(phones, mod, watch, args.samples, started + seconds - 2)
         took = time.monotonic() - started
         watch.window = (started, started + took)
@@ -497,6 +498,7 @@ async def _run(
         print(f"  measured in {took:.1f} s under load; CPU used meanwhile, in cores:", flush=True)
         for name, pids in who.items():
             print(f"    {name:<28} {(_daemon.cpu_seconds(pids) - cpu[name]) / took:.2f}")
+        print(f"    (hypervisor steal: {_daemon.steal_since(ticks):.0f} % of the machine's time)")
     finally:
         await asyncio.to_thread(load.wait, seconds + 20)
     after = await asyncio.to_thread(target.metrics)
