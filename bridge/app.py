@@ -52,8 +52,9 @@ log = structlog.get_logger("bridge.app")
 
 # Young collections every 2,000 net allocations (≈0.3 ms each), the middle generation every 10 of
 # them (≈3 ms, at most 20,000 young objects), a full collection only after 1,000 of those: minutes
-# apart under load instead of seconds (measured with bench/relay.py, docs/performance.md).
+# apart under load instead of seconds (docs/decisions.md, "Performance"; bench/relay.py).
 GC_THRESHOLDS = (2000, 10, 1000)
+
 trace = structlog.get_logger("bridge.sip.trace")
 
 
@@ -361,7 +362,7 @@ async def run(config: Config, notifier: Notifier | None = None) -> int:
     # so the collector mostly walks live objects. CPython's default (700, 10, 10) ran a full
     # collection every couple of seconds under load (a pause of 100-250 ms at 400 calls/s) because
     # every call's objects outlive the young generations; these thresholds make young collections
-    # a little rarer and full ones far rarer (docs/performance.md, "Garbage collection").
+    # a little rarer and full ones far rarer (docs/decisions.md, "Performance").
     gc.set_threshold(*GC_THRESHOLDS)
     first = config.sip.listen[0]
     log.info(
