@@ -42,6 +42,10 @@ class LocalApi:
         self._conference = conference
         self._publisher = publisher
         self._routes = [(route, _pattern(route.template)) for route in ROUTES]
+        # A bridge's calls try only their method's routes; the rest matter only for a 405.
+        self._by_method: dict[str, list[tuple[Route, re.Pattern[str]]]] = {}
+        for route, pattern in self._routes:
+            self._by_method.setdefault(route.method, []).append((route, pattern))
 
     async def request(
         self, method: str, path: str, token: str, body: Mapping[str, object] | None
@@ -73,13 +77,9 @@ class LocalApi:
         return caller
 
     def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | int:
-        status = 404
-        for route, pattern in self._routes:
+        for route, pattern in self._by_method.get(method, ()):
             match = pattern.fullmatch(path)
-            if match is None:
-                continue
-            if route.method != method:
-                status = 405
-                continue
-            return route, {k: urllib.parse.unquote(v) for k, v in match.groupdict().items()}
-        return status
+            if match is not None:
+                return route, {k: urllib.parse.unquote(v) for k, v in match.groupdict().items()}
+        allowed = any(pattern.fullmatch(path) for _, pattern in self._routes)
+        return 405 if allowed else 404
