@@ -5,6 +5,7 @@ emit. Pure: no I/O, no clock (timestamps are passed in), no randomness (ids are 
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -239,6 +240,9 @@ def is_modern(version: str | None) -> bool:
     return (int(match[1]), int(match[2] or 0)) >= MODERN_VERSION
 
 
+# An attendee's joinedAt is written in the join's answer and in each event about them: formatting
+# costs more than the lookup, and the recent attendees' timestamps are the ones asked for.
+@functools.lru_cache(maxsize=4096)
 def iso(timestamp: float) -> str:
     """ISO-8601 UTC with a ``Z``, as the contract's ``joinedAt`` and ``requestedAt`` are written."""
     moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
