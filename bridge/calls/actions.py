@@ -1,5 +1,6 @@
-"""What a phone asks in its call (INFO keys, JSON requests) and the conference commands that its
-actions and the server's events lead to, performed one call at a time and in order (SPEC §4)."""
+"""What a phone asks in its call (re-INVITEs, INFO keys, JSON requests) and the conference commands
+that its actions and the server's events lead to, performed one call at a time and in order
+(SPEC §4)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Literal, assert_never
 import structlog
 
 from ..metrics import Metrics
-from ..sip import bodies
+from ..sip import bodies, sdp
 from ..sip.endpoint import Endpoint
 from ..sip.errors import RemoteProtocolError
 from ..sip.message import Request
@@ -71,6 +72,45 @@ class Actions:
                 self._on_key(call, rid, key.digit)
         except RemoteProtocolError as exc:
             self._endpoint.respond(rid, exc.status_hint, exc.reason, now=now)
+
+    def on_reinvite(self, call: Call, rid: int, request: Request, now: float) -> None:
+        """A re-INVITE in the call: hold, resume or a mute wish in its SDP; answered once done."""
+        try:
+            offer = sdp.parse_sdp(request.body) if request.body else None
+        except RemoteProtocolError as exc:
+            self._endpoint.respond(rid, exc.status_hint, exc.reason, now=now)
+            return
+        commands: list[policy.Command] = []
+        call.action_at = now
+        if offer is not None:
+            audio = _first(offer, "audio")
+            if audio is None:
+                self._endpoint.respond(rid, 488, "No Audio Stream", now=now)
+                return
+            video = _first(offer, "video")
+            held = sdp.is_hold(offer)
+            resumed = call.state.held and not held
+            commands = policy.on_offer(
+                call.state,
+                offer.direction_of(audio),
+                held=held,
+                video=offer.direction_of(video) if video is not None else None,
+            )
+            if held or resumed:
+                clog(call).info("hold" if held else "resume")
+
+        async def answer() -> None:
+            await self.perform(call, commands)
+            try:
+                local = self._signal.describe(call, offer)
+            except RemoteProtocolError as exc:
+                self._answer(rid, exc.status_hint, exc.reason)
+                self._flush()
+                return
+            self._answer(rid, 200, body=local)
+            self._flush()
+
+        self._spawn(answer())
 
     def _on_key(self, call: Call, rid: int, digit: str) -> None:
         clog(call).info("dtmf", digit=digit)
@@ -189,3 +229,7 @@ class Actions:
                 self._signal.notify(call, command)
             case _:
                 assert_never(command)
+
+
+def _first(offer: sdp.SessionDescription, kind: str) -> sdp.MediaDescription | None:
+    return next((m for m in offer.media if m.media == kind and not m.rejected), None)

@@ -9,7 +9,6 @@ their order.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Awaitable, Callable, Iterator
 from typing import assert_never
@@ -38,11 +37,11 @@ from ..sip.message import Request
 from ..sip.uri import SipUri
 from ..spaces import events as ev
 from ..spaces.client import SpacesClient
-from ..spaces.errors import Conflict, Forbidden, NotFound, SpacesError, is_refusal
-from ..spaces.models import Role
+from ..spaces.errors import NotFound, SpacesError
 from . import policy
 from .access import Access, Caller, Refusal
 from .actions import ATTENDEE_TYPE, RETRY_AFTER, Actions
+from .attendance import Attendance, Refused
 from .call import Call, clog
 from .protocols import Cancellable, Media
 from .settings import CallSettings
@@ -53,10 +52,6 @@ from .version import Generation, classify
 log = structlog.get_logger("bridge.calls")
 
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, SUBSCRIBE"
-#: The version the bridge joins with for every phone: it is a modern client on their behalf (SPEC §1).
-CLIENT_VERSION = "1.1"
-#: How long (seconds) an ended call keeps trying to leave a meeting on a failing server.
-LEAVE_PATIENCE = 600.0
 
 
 class ConferenceCalls:
@@ -84,7 +79,6 @@ class ConferenceCalls:
         self._media = media
         self._client = client
         self._settings = settings
-        self._subscribe = subscribe
         self._clock = clock
         self._flush = flush
         self._spawn = spawn
@@ -100,6 +94,7 @@ class ConferenceCalls:
             spawn=spawn,
             metrics=metrics,
         )
+        self._attendance = Attendance(client, subscribe=subscribe)
         self.subscriptions = Subscriptions(
             endpoint,
             client,
@@ -199,14 +194,14 @@ class ConferenceCalls:
                 )
             else:
                 self._on_invite(rid, request, now, caller)
-        elif method == "INVITE" and dialog is not None:
-            self._on_reinvite(rid, request, dialog, now)
-        elif method == "INFO":
+        elif method in ("INVITE", "INFO"):
             call = self._by_dialog.get(dialog) if dialog is not None else None
             if call is None:
                 self._endpoint.respond(rid, 481, now=now)
-            else:
+            elif method == "INFO":
                 self._actions.on_info(call, rid, request, now)
+            else:
+                self._actions.on_reinvite(call, rid, request, now)
         elif method == "SUBSCRIBE":
             outcome = self._access.caller(request, now) if dialog is None else None
             if isinstance(outcome, Refusal):
@@ -258,67 +253,26 @@ class ConferenceCalls:
         self._calls[call.call_id] = call
         clog(call).info("call offered", attendee=call.display_name)
         self._joining += 1
-        self._spawn(self._join_counted(call))
-
-    async def _join_counted(self, call: Call) -> None:
-        try:
-            await self._join(call)
-        finally:
-            self._joining -= 1
+        self._spawn(self._join(call))
 
     async def _join(self, call: Call) -> None:
         try:
-            await self._subscribe(call.space_id)
-            meeting = await self._client.active_meeting(call.space_id)
-            call.meeting_id = meeting.meeting_id
-            call.state.prevent_unmuting = meeting.settings.prevent_unmuting
-            joined = await self._client.join(
-                call.space_id,
-                meeting.meeting_id,
-                attendee_type=ATTENDEE_TYPE,
-                display_name=call.display_name,
-                version=CLIENT_VERSION,
-                guest=call.role == "guest",
-                role=Role.MODERATOR if call.role == "moderator" else None,
-                endpoint=f"sip/{call.endpoint_version or 'legacy'}",
+            admitted = await self._attendance.join(call)
+        except Refused as no:
+            self._refuse(
+                call, no.status, no.reason, no.why, headers=no.headers, reason_text=no.reason_text
             )
-        except NotFound as exc:
-            status, reason = (
-                (480, "No Active Meeting")
-                if exc.code == "no_active_meeting"
-                else (
-                    404,
-                    "Unknown Space",
-                )
-            )
-            self._refuse(call, status, reason, exc.message)
-            return
-        except Forbidden as exc:
-            self._refuse(call, 603, "Decline", exc.message, reason_text="Guest denied")
-            return
-        except Conflict as exc:
-            # RFC 3261 §21.4.24: reached, but cannot take another call (a full meeting); any other
-            # conflict (the meeting ended meanwhile) is worth trying again.
-            if exc.code == "meeting_full":
-                self._refuse(call, 486, "Busy Here", exc.message, reason_text="Meeting full")
-            else:
-                self._refuse(call, 480, "Temporarily Unavailable", exc.message)
-            return
-        except SpacesError as exc:
-            clog(call).warning("conference unreachable", error=str(exc))
-            self._refuse(call, 503, "Conference Unavailable", str(exc), headers=RETRY_AFTER)
-            return
-        call.attendee_id = joined.attendee_id
-        self._by_attendee[joined.attendee_id] = call
-        call.state.audio = joined.media_state.audio
-        call.state.video = joined.media_state.video
-        if call.request_id is None:  # cancelled while joining
-            self._end(call, "cancelled")
-            return
-        if joined.admitted:
-            await self._admit(call)
         else:
-            await self._wait_in_lobby(call)
+            assert call.attendee_id is not None
+            self._by_attendee[call.attendee_id] = call
+            if call.request_id is None:  # cancelled while joining
+                self._end(call, "cancelled")
+            elif admitted:
+                await self._admit(call)
+            else:
+                await self._wait_in_lobby(call)
+        finally:
+            self._joining -= 1
 
     async def _wait_in_lobby(self, call: Call) -> None:
         """SPEC §6: ring (re-sent so proxies keep the call) until a moderator decides or time runs out."""
@@ -412,49 +366,7 @@ class ConferenceCalls:
         clog(call).info("call refused", status=status, why=why)
         self._end(call, f"refused {status}")
 
-    # -- the phone's requests in the dialog ----------------------------------------------------------
-    def _on_reinvite(self, rid: int, request: Request, dialog: DialogId, now: float) -> None:
-        call = self._by_dialog.get(dialog)
-        if call is None:
-            self._endpoint.respond(rid, 481, now=now)
-            return
-        try:
-            offer = sdp.parse_sdp(request.body) if request.body else None
-        except RemoteProtocolError as exc:
-            self._endpoint.respond(rid, exc.status_hint, exc.reason, now=now)
-            return
-        commands: list[policy.Command] = []
-        call.action_at = now
-        if offer is not None:
-            audio = _first(offer, "audio")
-            if audio is None:
-                self._endpoint.respond(rid, 488, "No Audio Stream", now=now)
-                return
-            video = _first(offer, "video")
-            held = sdp.is_hold(offer)
-            resumed = call.state.held and not held
-            commands = policy.on_offer(
-                call.state,
-                offer.direction_of(audio),
-                held=held,
-                video=offer.direction_of(video) if video is not None else None,
-            )
-            if held or resumed:
-                clog(call).info("hold" if held else "resume")
-
-        async def answer() -> None:
-            await self._actions.perform(call, commands)
-            try:
-                local = self._signal.describe(call, offer)
-            except RemoteProtocolError as exc:
-                self._respond(rid, exc.status_hint, exc.reason)
-                self._flush()
-                return
-            self._respond(rid, 200, body=local)
-            self._flush()
-
-        self._spawn(answer())
-
+    # -- the phone's answers -------------------------------------------------------------------------
     def _on_response(self, rid: int, status: int, dialog: DialogId | None) -> None:
         if self.subscriptions.on_response(dialog, rid, status):
             return
@@ -623,29 +535,8 @@ class ConferenceCalls:
             call.media = None
         if call.attendee_id is not None:
             self._by_attendee.pop(call.attendee_id, None)
-            self._spawn(self._leave(call))
+            self._spawn(self._attendance.leave(call))
         clog(call).info("call ended", reason=why)
-
-    async def _leave(self, call: Call) -> None:
-        """Take the ended call out of the meeting. While the server fails, keep trying (with
-        backoff, for a bounded time): a phone that hung up must not stay in the roster."""
-        assert call.meeting_id is not None and call.attendee_id is not None
-        delay, waited = 1.0, 0.0
-        while True:
-            try:
-                await self._client.leave(
-                    call.space_id, call.meeting_id, ATTENDEE_TYPE, call.attendee_id
-                )
-            except SpacesError as exc:
-                if waited >= LEAVE_PATIENCE or is_refusal(exc):
-                    clog(call).warning("leave failed", error=str(exc))
-                    return
-                clog(call).info("leave deferred", error=str(exc), retry_in=delay)
-            else:
-                return
-            await asyncio.sleep(delay)
-            waited += delay
-            delay = min(delay * 2, 30.0)
 
     # -- drain ---------------------------------------------------------------------------------------
     def refuse_new_calls(self) -> None:
@@ -676,10 +567,6 @@ def _outcome(call: Call, why: str) -> str:
     if why.startswith("refused "):
         return "refused_" + why.removeprefix("refused ")
     return "failed"
-
-
-def _first(offer: sdp.SessionDescription, kind: str) -> sdp.MediaDescription | None:
-    return next((m for m in offer.media if m.media == kind and not m.rejected), None)
 
 
 def _user_of(request: Request) -> str:

@@ -8,13 +8,13 @@ clock, draws a random number or touches a socket: ``token`` and ``random`` are i
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
-from .address import Address, Transport, host_text
-from .dialog import Dialog, DialogId, DialogState, Role
+from .address import Address, Transport
+from .config import EndpointConfig
+from .dialog import Dialog, DialogId, DialogState
+from .entries import ClientEntry, ServerEntry, origin
 from .errors import LocalProtocolError, RemoteProtocolError
 from .events import (
     DialogConfirmed,
@@ -30,9 +30,11 @@ from .events import (
     ResponseReceived,
     Retransmission,
 )
-from .headers import CSeq, Headers, Via
+from .headers import CSeq, Headers
+from .invites import Invites
 from .message import Request, Response, response_to
 from .parser import parse_message
+from .timers import TimerHeap
 from .transaction import (
     ClientTransaction,
     Kind,
@@ -40,7 +42,6 @@ from .transaction import (
     State,
     Terminated,
     TimedOut,
-    TimerConfig,
     ToTransactionUser,
     Transmit,
     TransportFailed,
@@ -50,64 +51,19 @@ from .transaction import (
     server_key,
 )
 from .uas import (
-    UasPolicy,
+    at_capacity,
     check_headers,
     check_method,
     check_request,
     check_sips,
-    has_routing_headers,
     response_destination,
-    split_vias_safe,
+    stamp_via,
+    stateless_response,
     wants_sips_contact,
 )
 from .uri import NameAddr, Uri
 
 DIALOG_METHODS = frozenset({"INVITE", "SUBSCRIBE"})
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointConfig:
-    """How the endpoint presents itself and what it serves."""
-
-    local: Mapping[Transport, tuple[str, int]] = field(default_factory=dict)
-    """Host and port we advertise in Via and Contact, per transport."""
-    policy: UasPolicy = field(default_factory=UasPolicy)
-    """The RFC 3261 §8.2 checks: methods, extensions, body types."""
-    timers: TimerConfig = field(default_factory=TimerConfig)
-    """T1, T2, T4 (RFC 3261 Table 4)."""
-    max_transactions: int = 50_000
-    """Open server transactions before new requests get 503. Each holds a request and its response
-    for up to 32 s (Timer H/J), so this bounds memory under an INVITE flood to tens of MB."""
-    max_dialogs: int = 60_000
-    """Dialogs before new INVITEs get 503: one per call, sized above the 50,000-call target."""
-    retry_after: int = 5
-    """Seconds in Retry-After when we refuse for capacity."""
-
-
-@dataclass(slots=True, eq=False)
-class _ServerEntry:
-    tx: ServerTransaction
-    request_id: int
-    dest: Address
-    source: Address
-    local_tag: str
-    seq: int
-    """The request's CSeq number: an INVITE's 2xx awaits the ACK with this number."""
-    origin: tuple[str, str, int, str] | None = None
-    """Our key in ``Endpoint._origins`` (requests outside a dialog)."""
-    dialog: DialogId | None = None
-    final_sent: bool = False
-    encoded: tuple[object, bytes] | None = None
-
-
-@dataclass(slots=True, eq=False)
-class _ClientEntry:
-    tx: ClientTransaction
-    request_id: int
-    dest: Address
-    dialog: DialogId | None
-    ack: bytes | None = None
-    encoded: tuple[object, bytes] | None = None
 
 
 class Endpoint:
@@ -122,20 +78,14 @@ class Endpoint:
     ) -> None:
         self.config = config
         self._token = token
-        self._random = random
-        self._server: dict[tuple[object, ...], _ServerEntry] = {}
-        self._requests: dict[int, _ServerEntry] = {}
+        self._server: dict[tuple[object, ...], ServerEntry] = {}
+        self._requests: dict[int, ServerEntry] = {}
         # Requests outside a dialog by (Call-ID, From tag, CSeq, method), to spot merged requests
         self._origins: dict[tuple[str, str, int, str], tuple[object, ...]] = {}
-        self._client: dict[tuple[object, ...], _ClientEntry] = {}
+        self._client: dict[tuple[object, ...], ClientEntry] = {}
         self._dialogs: dict[DialogId, Dialog] = {}
-        # INVITE server entries whose 2xx awaits the dialog's ACK, by dialog then CSeq number
-        self._awaiting_ack: dict[DialogId, dict[int, _ServerEntry]] = {}
-        self._invite_out: set[DialogId] = set()  # dialogs with our INVITE outstanding (§14.1)
-        self._invite_in: set[DialogId] = set()  # dialogs with their re-INVITE unanswered (§14.2)
-        self._glare: dict[DialogId, float] = {}
-        self._timers: list[tuple[float, int, object]] = []
-        self._timer_seq = 0
+        self._invites = Invites(random)
+        self._timers: TimerHeap[DialogId | ServerEntry | ClientEntry] = TimerHeap(self._deadline_of)
         self._out: list[tuple[bytes, Address]] = []
         self._events: deque[Event] = deque()
         self._next_id = 0
@@ -160,26 +110,15 @@ class Endpoint:
         return self._events.popleft() if self._events else None
 
     def get_timer(self) -> float | None:
-        timers = self._timers
-        while timers:
-            deadline, _, owner = timers[0]
-            if self._deadline_of(owner) == deadline:
-                return deadline
-            heapq.heappop(timers)  # stale: its owner moved on
-        return None
+        return self._timers.next_deadline()
 
     def handle_timer(self, now: float) -> None:
-        timers = self._timers
-        while timers and timers[0][0] <= now:
-            deadline, _, owner = heapq.heappop(timers)
-            if self._deadline_of(owner) != deadline:
-                continue
+        while (owner := self._timers.pop_due(now)) is not None:
             if isinstance(owner, DialogId):
-                del self._glare[owner]
+                self._invites.glare_over(owner)
                 if owner in self._dialogs:
                     self._events.append(GlareRetryDue(owner))
             else:
-                assert isinstance(owner, _ServerEntry | _ClientEntry)
                 self._run(owner, owner.tx.handle_timer(now), now)
 
     # -- introspection, for the call layer and metrics ---------------------------------------------
@@ -201,11 +140,7 @@ class Endpoint:
 
     def invite_pending(self, dialog_id: DialogId) -> bool:
         """Whether an INVITE is outstanding in either direction or a glare wait is running."""
-        return (
-            dialog_id in self._invite_out
-            or dialog_id in self._invite_in
-            or dialog_id in self._glare
-        )
+        return self._invites.pending(dialog_id)
 
     # -- commands ------------------------------------------------------------------------------------
     def respond(
@@ -231,7 +166,7 @@ class Endpoint:
         forming = request.method in DIALOG_METHODS and 100 < status < 300
         if forming or (request.method == "INVITE" and status < 300):
             secure = wants_sips_contact(request, entry.source)
-            extra.append(("Contact", self._contact(entry.source.transport, secure=secure)))
+            extra.append(("Contact", self.config.contact(entry.source.transport, secure=secure)))
         if body and content_type:
             extra.append(("Content-Type", content_type))
         tag = entry.local_tag if status > 100 else None
@@ -263,17 +198,17 @@ class Endpoint:
         dialog = self._dialogs.get(dialog_id)
         if dialog is None:
             raise LocalProtocolError(f"no dialog {dialog_id}")
-        if method == "INVITE" and self.invite_pending(dialog_id):
+        if method == "INVITE" and self._invites.pending(dialog_id):
             raise LocalProtocolError("an INVITE is already pending in this dialog (RFC 3261 §14.1)")
         request = dialog.build_request(
             method,
-            self._via(dialog.peer.transport),
+            self.config.via(dialog.peer.transport, self._token()),
             headers=headers,
             body=body,
             content_type=content_type,
         )
         if method == "INVITE":
-            self._invite_out.add(dialog_id)
+            self._invites.ours_sent(dialog_id)
         elif method == "BYE":
             self._end_dialog(dialog_id, EndReason.BYE_SENT)
         return self._start_client(request, dialog.peer, dialog_id, now)
@@ -298,7 +233,7 @@ class Endpoint:
         if dialog is None:
             return
         self._end_dialog(dialog_id, reason)
-        request = dialog.build_request("BYE", self._via(dialog.peer.transport))
+        request = dialog.build_request("BYE", self.config.via(dialog.peer.transport, self._token()))
         self._start_client(request, dialog.peer, dialog_id, now)
 
     def invite(
@@ -315,13 +250,13 @@ class Endpoint:
     ) -> int:
         """Start a call as UAC (RFC 3261 §13.2.1); dialogs form from its 1xx/2xx responses."""
         h = Headers()
-        h.add("via", str(self._via(peer.transport)))
+        h.add("via", str(self.config.via(peer.transport, self._token())))
         h.add("max-forwards", "70")
         h.add("from", str(from_.with_tag(self._token())))
         h.add("to", str(to))
         h.add("call-id", self._token())
         h.add("cseq", str(CSeq(1, "INVITE")))
-        h.add("contact", self._contact(peer.transport))
+        h.add("contact", self.config.contact(peer.transport))
         for name, value in headers:
             h.add(name, value)
         if body and content_type:
@@ -335,14 +270,7 @@ class Endpoint:
         except RemoteProtocolError as exc:
             self._reject(exc, source, request)
             return
-        vias = request.vias
-        top = vias[0]
-        if source.host != top.host or top.wants_rport:
-            # §18.2.1 received, RFC 3581 rport: recorded in the Via every response copies.
-            stamped = top.with_param("received", source.host)
-            if top.wants_rport:
-                stamped = stamped.with_param("rport", str(source.port))
-            request.headers.set("via", ", ".join(str(v) for v in (stamped, *vias[1:])))
+        stamp_via(request, source)
         key = server_key(request)
         entry = self._server.get(key)
         if entry is not None and request.method != "ACK":
@@ -372,11 +300,11 @@ class Endpoint:
             request.method == "INVITE" and len(self._dialogs) >= self.config.max_dialogs
         ):
             # New work is refused before it costs memory; requests in dialogs (BYE) still pass.
-            self._answer_busy(request, source, now)
+            self._answer_error(request, source, at_capacity(self.config.retry_after), now)
             return
         self._new_server(request, source, None, now)
 
-    def _on_ack(self, ack: Request, entry: _ServerEntry | None, now: float) -> None:
+    def _on_ack(self, ack: Request, entry: ServerEntry | None, now: float) -> None:
         if entry is not None and entry.tx.state is not State.ACCEPTED:
             # The ACK of a non-2xx final shares the INVITE's branch (§17.1.1.3); an ACK for a 2xx
             # that reuses the INVITE's branch (RFC 2543 style) belongs to the dialog instead.
@@ -387,7 +315,7 @@ class Endpoint:
         if tag is None:
             return  # no dialog, no transaction: discard (§17.2.3)
         dialog_id = DialogId(ack.call_id, tag, from_tag)
-        waiting = self._ack_arrived(dialog_id, ack.cseq.seq)
+        waiting = self._invites.ack_arrived(dialog_id, ack.cseq.seq)
         if waiting is None:
             return  # a retransmitted ACK, or one for a dialog we no longer have
         self._run(waiting, waiting.tx.ack_2xx(now), now)
@@ -421,21 +349,11 @@ class Endpoint:
             self._answer_error(request, source, exc, now)
             return
         if request.method == "INVITE":
-            if dialog_id in self._invite_out:
-                exc = RemoteProtocolError("re-INVITE glare", status_hint=491)
+            try:
+                self._invites.theirs_received(dialog_id)
+            except RemoteProtocolError as exc:
                 self._answer_error(request, source, exc, now)
                 return
-            if dialog_id in self._invite_in:
-                # §14.2: a second re-INVITE while one is unanswered gets 500 with Retry-After 0-10.
-                retry = str(int(self._random() * 10))
-                exc = RemoteProtocolError(
-                    "previous re-INVITE pending",
-                    status_hint=500,
-                    extra_headers=(("Retry-After", retry),),
-                )
-                self._answer_error(request, source, exc, now)
-                return
-            self._invite_in.add(dialog_id)
         entry = self._new_server(request, source, dialog_id, now, report=request.method != "BYE")
         if request.method == "BYE":
             self.respond(entry.request_id, 200, now=now)
@@ -443,7 +361,7 @@ class Endpoint:
 
     def _merged(self, request: Request, key: tuple[object, ...]) -> bool:
         """§8.2.2.2: same From tag, Call-ID and CSeq as a live transaction, other branch → 482."""
-        other = self._origins.get(_origin(request))
+        other = self._origins.get(origin(request))
         return other is not None and other != key and other in self._server
 
     def _new_server(
@@ -455,12 +373,12 @@ class Endpoint:
         *,
         report: bool = True,
         trying: bool = True,
-    ) -> _ServerEntry:
+    ) -> ServerEntry:
         tx = ServerTransaction(
             request, reliable=source.transport.reliable, now=now, timers=self.config.timers
         )
         self._next_id += 1
-        entry = _ServerEntry(
+        entry = ServerEntry(
             tx=tx,
             request_id=self._next_id,
             dest=response_destination(source, request.top_via),
@@ -472,7 +390,7 @@ class Endpoint:
         self._server[tx.key] = entry
         self._requests[entry.request_id] = entry
         if request.to.tag is None and request.from_.tag is not None:
-            entry.origin = _origin(request)
+            entry.origin = origin(request)
             self._origins[entry.origin] = tx.key
         if trying and request.method == "INVITE":
             # Answer 100 at once: the call layer may wait on the conference server (§17.2.1).
@@ -494,35 +412,20 @@ class Endpoint:
                 entry.request_id, exc.status_hint, exc.reason, now=now, headers=exc.extra_headers
             )
 
-    def _answer_busy(self, request: Request, source: Address, now: float) -> None:
-        exc = RemoteProtocolError(
-            "at capacity",
-            status_hint=503,
-            extra_headers=(("Retry-After", str(self.config.retry_after)),),
-        )
-        self._answer_error(request, source, exc, now)
-
     def _reject(self, exc: RemoteProtocolError, source: Address, request: Request | None) -> None:
         """Stateless answer to what could not be parsed or checked, when it can be routed."""
-        if request is None or request.method == "ACK" or not has_routing_headers(request):
+        datagram = stateless_response(exc, source, request)
+        if datagram is None:
             self._events.append(MessageRejected(source, exc.reason, None))
             return
-        dest = response_destination(source, split_vias_safe(request))
-        try:
-            response = response_to(request, exc.status_hint, None, headers=exc.extra_headers)
-        except RemoteProtocolError:
-            # A header the response must copy (CSeq...) is itself unreadable: nothing to answer.
-            self._events.append(MessageRejected(source, exc.reason, None))
-            return
-        response.headers.add("warning", f'399 spaces-bridge "{_quote_safe(exc.reason)}"')
-        self._out.append((response.encode(), dest))
+        self._out.append(datagram)
         self._events.append(MessageRejected(source, exc.reason, exc.status_hint))
 
     # -- dialogs -------------------------------------------------------------------------------------
-    def _dialog_answered(self, entry: _ServerEntry, request: Request, status: int) -> None:
+    def _dialog_answered(self, entry: ServerEntry, request: Request, status: int) -> None:
         if entry.dialog is None:
             secure = wants_sips_contact(request, entry.source)
-            contact = self._contact(entry.source.transport, secure=secure)
+            contact = self.config.contact(entry.source.transport, secure=secure)
             dialog = Dialog.for_uas(request, entry.local_tag, entry.source, contact)
             if dialog.id not in self._dialogs:
                 self._dialogs[dialog.id] = dialog
@@ -534,23 +437,12 @@ class Endpoint:
             dialog_or_none.state = DialogState.CONFIRMED
             dialog_or_none.refresh_target(request)
             if request.method == "INVITE":
-                self._invite_in.discard(entry.dialog)
-                self._awaiting_ack.setdefault(entry.dialog, {})[request.cseq.seq] = entry
+                self._invites.theirs_accepted(entry.dialog, entry)
 
-    def _ack_arrived(self, dialog_id: DialogId, seq: int) -> _ServerEntry | None:
-        """The INVITE server entry whose 2xx awaited this ACK, no longer waiting."""
-        waiting = self._awaiting_ack.get(dialog_id)
-        if waiting is None:
-            return None
-        entry = waiting.pop(seq, None)
-        if not waiting:
-            del self._awaiting_ack[dialog_id]
-        return entry
-
-    def _invite_rejected(self, entry: _ServerEntry, request: Request) -> None:
+    def _invite_rejected(self, entry: ServerEntry, request: Request) -> None:
         if entry.dialog is None:
             return
-        self._invite_in.discard(entry.dialog)
+        self._invites.theirs_rejected(entry.dialog)
         dialog = self._dialogs.get(entry.dialog)
         if dialog is not None and dialog.state is DialogState.EARLY:
             del self._dialogs[entry.dialog]  # an early dialog dies with the final non-2xx (§12.3)
@@ -562,10 +454,7 @@ class Endpoint:
         if dialog is None:
             return
         dialog.state = DialogState.TERMINATED
-        self._invite_out.discard(dialog_id)
-        self._invite_in.discard(dialog_id)
-        self._glare.pop(dialog_id, None)
-        self._awaiting_ack.pop(dialog_id, None)
+        self._invites.forget(dialog_id)
         self._events.append(DialogTerminated(dialog_id, reason, request))
 
     # -- client side ---------------------------------------------------------------------------------
@@ -576,7 +465,7 @@ class Endpoint:
             request, reliable=dest.transport.reliable, now=now, timers=self.config.timers
         )
         self._next_id += 1
-        entry = _ClientEntry(tx=tx, request_id=self._next_id, dest=dest, dialog=dialog_id)
+        entry = ClientEntry(tx=tx, request_id=self._next_id, dest=dest, dialog=dialog_id)
         self._client[tx.key] = entry
         self._run(entry, tx.start(now), now)
         return entry.request_id
@@ -594,7 +483,7 @@ class Endpoint:
             return
         self._run(entry, entry.tx.receive_response(response, now), now)
 
-    def _deliver(self, entry: _ClientEntry, response: Response, now: float) -> None:
+    def _deliver(self, entry: ClientEntry, response: Response, now: float) -> None:
         request = entry.tx.request
         status = response.status
         if request.method == "INVITE" and 200 <= status < 300 and entry.ack is not None:
@@ -603,7 +492,7 @@ class Endpoint:
         forming = request.method in DIALOG_METHODS and entry.dialog is None and 100 < status < 300
         if forming and response.to.tag is not None:
             formed = Dialog.for_uac(
-                request, response, entry.dest, self._contact(entry.dest.transport)
+                request, response, entry.dest, self.config.contact(entry.dest.transport)
             )
             self._dialogs.setdefault(formed.id, formed)
             entry.dialog = formed.id
@@ -611,76 +500,70 @@ class Endpoint:
         dialog = self._dialogs.get(dialog_id) if dialog_id is not None else None
         if request.method == "INVITE" and status >= 200:
             if dialog_id is not None:
-                self._invite_out.discard(dialog_id)
+                self._invites.ours_done(dialog_id)
             if status < 300 and dialog is not None:
                 dialog.state = DialogState.CONFIRMED
                 dialog.refresh_target(response)
                 ack = dialog.build_request(
-                    "ACK", self._via(entry.dest.transport), cseq=request.cseq.seq
+                    "ACK",
+                    self.config.via(entry.dest.transport, self._token()),
+                    cseq=request.cseq.seq,
                 )
                 entry.ack = ack.encode()
                 self._out.append((entry.ack, entry.dest))
             elif status == 491 and dialog is not None:
-                self._schedule_glare(dialog, now)
+                self._timers.push(self._invites.glare(dialog, now), dialog.id)
             elif dialog is not None and dialog.state is DialogState.EARLY:
                 self._end_dialog(dialog.id, EndReason.REJECTED)
         self._events.append(ResponseReceived(entry.request_id, response, dialog_id))
         if dialog_id is not None and status in (408, 481) and request.method != "BYE":
             self._end_dialog(dialog_id, EndReason.TIMEOUT)  # §12.2.1.2
 
-    def _schedule_glare(self, dialog: Dialog, now: float) -> None:
-        """§14.1: the Call-ID owner waits 2.1-4 s, the other side 0-2 s, in units of 10 ms."""
-        steps = int(self._random() * 200) * 0.01
-        wait = 2.1 + steps * 0.95 if dialog.role is Role.UAC else steps
-        deadline = now + wait
-        self._glare[dialog.id] = deadline
-        self._push(deadline, dialog.id)
-
-    def _failed(self, entry: _ClientEntry, kind: FailureKind, now: float) -> None:
+    def _failed(self, entry: ClientEntry, kind: FailureKind, now: float) -> None:
         self._events.append(RequestFailed(entry.request_id, kind, entry.dialog))
         request = entry.tx.request
         if entry.dialog is None:
             return
         if request.method == "INVITE":
-            self._invite_out.discard(entry.dialog)
+            self._invites.ours_done(entry.dialog)
         if request.method != "BYE":
             # §12.2.1.2: no answer inside a dialog ends it; tell a live-but-confused peer too.
             self._hang_up(entry.dialog, EndReason.TIMEOUT, now)
 
     # -- plumbing ------------------------------------------------------------------------------------
-    def _run(self, entry: _ServerEntry | _ClientEntry, outputs: list[TxOutput], now: float) -> None:
+    def _run(self, entry: ServerEntry | ClientEntry, outputs: list[TxOutput], now: float) -> None:
         for output in outputs:
             match output:
                 case Transmit(message=message):
                     self._transmit(entry, message)
                 case ToTransactionUser(message=message):
-                    if isinstance(entry, _ClientEntry) and isinstance(message, Response):
+                    if isinstance(entry, ClientEntry) and isinstance(message, Response):
                         self._deliver(entry, message, now)
                 case TimedOut():
                     self._timed_out(entry, now)
                 case TransportFailed():
-                    if isinstance(entry, _ClientEntry):
+                    if isinstance(entry, ClientEntry):
                         self._failed(entry, FailureKind.TRANSPORT, now)
                 case Terminated():
                     self._forget(entry)
         if entry.tx.state is not State.TERMINATED:
             deadline = entry.tx.next_deadline()
             if deadline is not None:
-                self._push(deadline, entry)
+                self._timers.push(deadline, entry)
 
-    def _timed_out(self, entry: _ServerEntry | _ClientEntry, now: float) -> None:
-        if isinstance(entry, _ClientEntry):
+    def _timed_out(self, entry: ServerEntry | ClientEntry, now: float) -> None:
+        if isinstance(entry, ClientEntry):
             self._failed(entry, FailureKind.TIMEOUT, now)
             return
         dialog_id = entry.dialog
         if dialog_id is None or entry.tx.kind is not Kind.INVITE_SERVER:
             return
-        if self._ack_arrived(dialog_id, entry.seq) is not None:
+        if self._invites.ack_arrived(dialog_id, entry.seq) is not None:
             # §13.3.1.4: a 2xx never acknowledged ends the session with BYE.
             self._hang_up(dialog_id, EndReason.NO_ACK, now)
 
     def _transmit(
-        self, entry: _ServerEntry | _ClientEntry, message: Request | Response | bytes
+        self, entry: ServerEntry | ClientEntry, message: Request | Response | bytes
     ) -> None:
         if isinstance(message, bytes):
             self._out.append((message, entry.dest))
@@ -693,8 +576,8 @@ class Endpoint:
             entry.encoded = (message, data)
         self._out.append((data, entry.dest))
 
-    def _forget(self, entry: _ServerEntry | _ClientEntry) -> None:
-        if isinstance(entry, _ServerEntry):
+    def _forget(self, entry: ServerEntry | ClientEntry) -> None:
+        if isinstance(entry, ServerEntry):
             if self._server.get(entry.tx.key) is entry:
                 del self._server[entry.tx.key]
             self._requests.pop(entry.request_id, None)
@@ -703,41 +586,12 @@ class Endpoint:
         elif self._client.get(entry.tx.key) is entry:
             del self._client[entry.tx.key]
 
-    def _push(self, deadline: float, owner: object) -> None:
-        self._timer_seq += 1
-        heapq.heappush(self._timers, (deadline, self._timer_seq, owner))
-
-    def _deadline_of(self, owner: object) -> float | None:
+    def _deadline_of(self, owner: DialogId | ServerEntry | ClientEntry) -> float | None:
         if isinstance(owner, DialogId):
-            return self._glare.get(owner)
-        assert isinstance(owner, _ServerEntry | _ClientEntry)
+            return self._invites.glare_deadline(owner)
         if owner.tx.state is State.TERMINATED:
             return None
         return owner.tx.next_deadline()
 
-    def _local(self, transport: Transport) -> tuple[str, int]:
-        return self.config.local.get(
-            transport, ("127.0.0.1", 5061 if transport is Transport.TLS else 5060)
-        )
 
-    def _via(self, transport: Transport) -> Via:
-        host, port = self._local(transport)
-        host = host_text(host)
-        branch = "z9hG4bK" + self._token()
-        return Via(transport.via_name, host, port, (("branch", branch), ("rport", None)))
-
-    def _contact(self, transport: Transport, *, secure: bool = False) -> str:
-        host, port = self._local(transport)
-        host = host_text(host)
-        if secure:
-            return f"<sips:{host}:{port}>"  # sips means TLS; RFC 5630 deprecates transport=tls
-        suffix = "" if transport is Transport.UDP else f";transport={transport.value}"
-        return f"<sip:{host}:{port}{suffix}>"
-
-
-def _origin(request: Request) -> tuple[str, str, int, str]:
-    return (request.call_id, request.from_.tag or "", request.cseq.seq, request.method)
-
-
-def _quote_safe(text: str) -> str:
-    return "".join(c for c in text if c.isprintable() and c not in '"\\')[:120]
+__all__ = ["Endpoint", "EndpointConfig"]

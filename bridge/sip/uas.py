@@ -1,6 +1,8 @@
-"""UAS request inspection (RFC 3261 §8.2) and response routing (§18.2.2, RFC 3581).
+"""UAS request inspection (RFC 3261 §8.2), the stateless answer to what fails it, and response
+routing (§18.2.1-§18.2.2, RFC 3581).
 
-Pure functions: each check raises :class:`RemoteProtocolError` with the status a UAS answers.
+Functions without state: each check raises :class:`RemoteProtocolError` with the status a UAS
+answers.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 from .address import Address, Transport
 from .errors import RemoteProtocolError
 from .headers import SINGLE_VALUED, Via, display_name
-from .message import Request
+from .message import Request, response_to
 from .uri import SipUri, Uri, split_commas
 
 #: Methods of RFC 3261 and its extensions that we recognise; a method outside this set is unknown and
@@ -145,6 +147,17 @@ def _accepts_sdp(lines: list[str]) -> bool:
     return False
 
 
+def stamp_via(request: Request, source: Address) -> None:
+    """§18.2.1 received, RFC 3581 rport: recorded in the Via every response copies."""
+    vias = request.vias
+    top = vias[0]
+    if source.host != top.host or top.wants_rport:
+        stamped = top.with_param("received", source.host)
+        if top.wants_rport:
+            stamped = stamped.with_param("rport", str(source.port))
+        request.headers.set("via", ", ".join(str(v) for v in (stamped, *vias[1:])))
+
+
 def response_destination(source: Address, via: Via | None) -> Address:
     """Where a response to a request from ``source`` goes (§18.2.2, RFC 3581).
 
@@ -171,6 +184,36 @@ def split_vias_safe(request: Request) -> Via | None:
         return request.top_via
     except RemoteProtocolError:
         return None
+
+
+def at_capacity(retry_after: int) -> RemoteProtocolError:
+    """503 for new work refused for capacity: try again in ``retry_after`` seconds (§21.5.4)."""
+    return RemoteProtocolError(
+        "at capacity",
+        status_hint=503,
+        extra_headers=(("Retry-After", str(retry_after)),),
+    )
+
+
+def stateless_response(
+    exc: RemoteProtocolError, source: Address, request: Request | None
+) -> tuple[bytes, Address] | None:
+    """The answer, outside any transaction, to what could not be parsed or checked, and where it
+    goes; None when it cannot be routed or built."""
+    if request is None or request.method == "ACK" or not has_routing_headers(request):
+        return None
+    dest = response_destination(source, split_vias_safe(request))
+    try:
+        response = response_to(request, exc.status_hint, None, headers=exc.extra_headers)
+    except RemoteProtocolError:
+        # A header the response must copy (CSeq...) is itself unreadable: nothing to answer.
+        return None
+    response.headers.add("warning", f'399 spaces-bridge "{_quote_safe(exc.reason)}"')
+    return response.encode(), dest
+
+
+def _quote_safe(text: str) -> str:
+    return "".join(c for c in text if c.isprintable() and c not in '"\\')[:120]
 
 
 def _is_sips(uri: Uri) -> bool:
