@@ -114,6 +114,8 @@ class Actions:
 
     def _on_key(self, call: Call, rid: int, digit: str) -> None:
         clog(call).info("dtmf", digit=digit)
+        if call.keys is None:
+            call.keys = policy.KeyBuffer()
         sequence = policy.on_digit(call.keys, digit, self._clock(), self.settings.keys)
         if sequence is None:
             self._answer(rid, 200)

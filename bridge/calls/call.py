@@ -56,9 +56,10 @@ class Call:
     """Our re-INVITE in flight, and the audio state it offers."""
     offering: bool = False
     sdp_signalling: bool = True
-    keys: policy.KeyBuffer = field(default_factory=policy.KeyBuffer)
+    keys: policy.KeyBuffer | None = None
+    """The key sequence being typed; made on the first key (most calls never send one)."""
     timers: list[Cancellable] = field(default_factory=list)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _lock: asyncio.Lock | None = field(default=None, repr=False, compare=False)
     ended: bool = False
     action_at: float | None = None
     """When the phone's latest request arrived, until the conference request it causes (metrics)."""
@@ -68,6 +69,19 @@ class Call:
         default=None, repr=False, compare=False
     )
     """The call's bound logger and what it was bound for (see :func:`clog`)."""
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        """Keeps the phone's requests' conference work in order; made on first use: a held call
+        that never sends one does not carry it (~100 bytes of each of 50,000 calls)."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    @property
+    def busy(self) -> bool:
+        """A phone's request is being carried out."""
+        return self._lock is not None and self._lock.locked()
 
 
 def clog(call: Call) -> structlog.typing.FilteringBoundLogger:

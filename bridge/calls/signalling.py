@@ -77,7 +77,7 @@ class Signalling:
             return
         if (
             call.offer_request is not None
-            or call.lock.locked()  # the phone's request in progress; its handler reconciles after
+            or call.busy  # the phone's request in progress; its handler reconciles after
             or self._endpoint.invite_pending(call.dialog)
         ):
             return

@@ -99,9 +99,9 @@ async def scenario(actions: list[tuple[str, float]]) -> None:
                 poller.result()  # raises what stopped it
                 raise AssertionError("the roster poller stopped")
             bridge = stack.calls
-            quiet = not any(
-                c.offer_request is not None or c.lock.locked() for c in bridge.calls()
-            ) and not (phone.dialog and stack.phone.endpoint.invite_pending(phone.dialog))
+            quiet = not any(c.offer_request is not None or c.busy for c in bridge.calls()) and not (
+                phone.dialog and stack.phone.endpoint.invite_pending(phone.dialog)
+            )
             told = phone.told is not None and phone.told.receives
             return bool(audio) and quiet and told == audio[0] and not stack.tasks
 
