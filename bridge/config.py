@@ -168,10 +168,11 @@ class OpsConfig:
 
     def share(self, index: int) -> OpsConfig:
         """Worker ``index``'s endpoint: the configured port + ``index`` (port 0 stays "any")."""
-        if not self.listen or index == 0:
+        address = self.address
+        if address is None or index == 0 or address[1] == 0:
             return self
-        host, _, port = self.listen.rpartition(":")
-        return self if int(port) == 0 else replace(self, listen=f"{host}:{int(port) + index}")
+        host, port = address
+        return replace(self, listen=f"{host_text(host)}:{port + index}")
 
 
 @dataclass(frozen=True, slots=True)

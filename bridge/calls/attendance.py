@@ -65,15 +65,9 @@ class Attendance:
                 endpoint=f"sip/{call.endpoint_version or 'legacy'}",
             )
         except NotFound as exc:
-            status, reason = (
-                (480, "No Active Meeting")
-                if exc.code == "no_active_meeting"
-                else (
-                    404,
-                    "Unknown Space",
-                )
-            )
-            raise Refused(status, reason, exc.message) from exc
+            if exc.code == "no_active_meeting":
+                raise Refused(480, "No Active Meeting", exc.message) from exc
+            raise Refused(404, "Unknown Space", exc.message) from exc
         except Forbidden as exc:
             raise Refused(603, "Decline", exc.message, reason_text="Guest denied") from exc
         except Conflict as exc:
