@@ -5,6 +5,7 @@ fails."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 
 from ..spaces.client import SpacesClient
@@ -62,7 +63,8 @@ class Attendance:
                 version=CLIENT_VERSION,
                 guest=call.role == "guest",
                 role=Role.MODERATOR if call.role == "moderator" else None,
-                endpoint=f"sip/{call.endpoint_version or 'legacy'}",
+                # One string per version, not per attendee (the server keeps it for each).
+                endpoint=sys.intern(f"sip/{call.endpoint_version or 'legacy'}"),
             )
         except NotFound as exc:
             if exc.code == "no_active_meeting":

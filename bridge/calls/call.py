@@ -50,15 +50,17 @@ class Call:
     media: MediaPort | None = None
     session_id: int = 0
     session_version: int = 0
-    local_sdp: bytes | None = None
-    """Our last SDP in the dialog, as sent (re-offers keep its m-lines, RFC 3264 §8)."""
+    offer_shape: tuple[sdp.MediaDescription, ...] | None = None
+    """The m-lines of our last SDP in the dialog, which re-offers keep (RFC 3264 §8), as
+    :func:`~bridge.sip.sdp.offer_shape` gives them: one copy shared by the calls answered alike."""
     offer_request: int | None = None
     """Our re-INVITE in flight, and the audio state it offers."""
     offering: bool = False
     sdp_signalling: bool = True
     keys: policy.KeyBuffer | None = None
     """The key sequence being typed; made on the first key (most calls never send one)."""
-    timers: list[Cancellable] = field(default_factory=list)
+    timers: list[Cancellable] | None = None
+    """Ringing and lobby timers; made by the first (most calls never wait in the lobby)."""
     _lock: asyncio.Lock | None = field(default=None, repr=False, compare=False)
     ended: bool = False
     action_at: float | None = None
@@ -77,6 +79,16 @@ class Call:
         if self._lock is None:
             self._lock = asyncio.Lock()
         return self._lock
+
+    def add_timer(self, timer: Cancellable) -> None:
+        if self.timers is None:
+            self.timers = []
+        self.timers.append(timer)
+
+    def cancel_timers(self) -> None:
+        timers, self.timers = self.timers, None
+        for timer in timers or ():
+            timer.cancel()
 
     @property
     def busy(self) -> bool:

@@ -297,7 +297,7 @@ class ConferenceCalls:
             if call.request_id is not None and not call.ended:
                 self._respond(call.request_id, 180)
                 self._flush()
-                call.timers.append(self._later(self._settings.ringing_interval, ring))
+                call.add_timer(self._later(self._settings.ringing_interval, ring))
 
         def give_up() -> None:
             if call.waiting and not call.ended:
@@ -307,7 +307,7 @@ class ConferenceCalls:
                 else:
                     self._hang_up(call, why, reason=(480, "Lobby Timeout"))
 
-        call.timers.append(self._later(self._settings.lobby_timeout, give_up))
+        call.add_timer(self._later(self._settings.lobby_timeout, give_up))
         if self._settings.lobby_answer:
             # The variant for phones and proxies that give up on long ringing: answer now with
             # the media inactive, and re-offer once a moderator admits the caller.
@@ -326,9 +326,7 @@ class ConferenceCalls:
         call.admitted = not call.waiting
         rid, call.request_id = call.request_id, None
         if not call.waiting:
-            for timer in call.timers:
-                timer.cancel()
-            call.timers.clear()
+            call.cancel_timers()
         try:
             local = self._signal.describe(call, call.offer)
         except RemoteProtocolError as exc:
@@ -450,9 +448,7 @@ class ConferenceCalls:
         if state == "GRANTED":
             clog(call).info("caller admitted")
             call.waiting = False
-            for timer in call.timers:
-                timer.cancel()
-            call.timers.clear()
+            call.cancel_timers()
             if call.dialog is not None:
                 # Answered in the lobby with inactive media: re-offer (SPEC §6, the answer variant).
                 # Marked now, not in the task: the admission's own media event may come first,
@@ -527,9 +523,7 @@ class ConferenceCalls:
         self._calls.pop(call.call_id, None)
         if call.dialog is not None:
             self._by_dialog.pop(call.dialog, None)
-        for timer in call.timers:
-            timer.cancel()
-        call.timers.clear()
+        call.cancel_timers()
         if call.media is not None:
             self._media.release(call.media)
             call.media = None

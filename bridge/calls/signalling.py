@@ -22,6 +22,9 @@ from .settings import CallSettings
 
 log = structlog.get_logger("bridge.calls")
 
+#: Distinct re-offer shapes kept for sharing: one per kind of phone and codec choice.
+SHAPES_KEPT = 256
+
 
 class Signalling:
     def __init__(
@@ -38,6 +41,7 @@ class Signalling:
         self.settings = settings
         self._clock = clock
         self._flush = flush
+        self._shapes: dict[tuple[sdp.MediaDescription, ...], tuple[sdp.MediaDescription, ...]] = {}
 
     def notify(self, call: Call, note: policy.Notify) -> None:
         """An INFO JSON event, for endpoints whose signalling methods include ``info``."""
@@ -148,8 +152,7 @@ class Signalling:
                 ports=ports,
                 session_id=call.session_id,
                 session_version=call.session_version,
-                # Kept as sent (a fifth of the parsed form's memory): re-offers are rare.
-                previous=None if call.local_sdp is None else sdp.parse_sdp(call.local_sdp),
+                previous=call.offer_shape,
                 audio_direction=direction,
             )
         else:
@@ -165,8 +168,13 @@ class Signalling:
         if not reoffer and audio is not None:
             # Our SDP receives from the phone = the phone may send.
             call.state.signalled_audio = audio.direction.receives
-        call.local_sdp = local.encode()
-        return call.local_sdp
+        shape = sdp.offer_shape(local.media)
+        call.offer_shape = self._shapes.get(shape)
+        if call.offer_shape is None:
+            if len(self._shapes) >= SHAPES_KEPT:
+                self._shapes.clear()  # many kinds of phones: start again rather than grow
+            call.offer_shape = self._shapes[shape] = shape
+        return local.encode()
 
 
 def _event_body(note: policy.Notify) -> bytes | None:

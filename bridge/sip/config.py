@@ -29,6 +29,10 @@ class EndpointConfig:
     """Dialogs before new INVITEs get 503: one per call, sized above the 50,000-call target."""
     retry_after: int = 5
     """Seconds in Retry-After when we refuse for capacity."""
+    _contacts: dict[tuple[Transport, bool], str] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+    """Contacts written so far: each dialog keeps its Contact, and they are all the same few."""
 
     def address(self, transport: Transport) -> tuple[str, int]:
         """The host and port we advertise on ``transport``."""
@@ -45,6 +49,12 @@ class EndpointConfig:
 
     def contact(self, transport: Transport, *, secure: bool = False) -> str:
         """Our Contact on ``transport``; ``secure`` for a ``sips:`` one (RFC 3261 §12.1.1)."""
+        contact = self._contacts.get((transport, secure))
+        if contact is None:
+            contact = self._contacts[transport, secure] = self._write_contact(transport, secure)
+        return contact
+
+    def _write_contact(self, transport: Transport, secure: bool) -> str:
         host, port = self.address(transport)
         host = host_text(host)
         if secure:

@@ -7,6 +7,7 @@ in-dialog request through :meth:`Dialog.build_request`.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from enum import Enum
 
@@ -40,6 +41,17 @@ class DialogId:
         return f"{self.call_id};local={self.local_tag};remote={self.remote_tag}"
 
 
+def _untagged(address: NameAddr) -> str:
+    """``address`` as text without its tag, one string for all dialogs that share it: the calls of
+    a meeting have the same To, an SBC's calls often the same From, and the tags are in the id."""
+    params = tuple(p for p in address.params if p[0] != "tag")
+    return sys.intern(str(NameAddr(address.uri, address.display_name, params)))
+
+
+def _tagged(untagged: str, tag: str) -> str:
+    return f"{untagged};tag={tag}" if tag else untagged  # RFC 2543 peers may have no tag
+
+
 def _remote_target(message: Request | Response) -> Uri | None:
     contacts = message.contacts
     if len(contacts) > 1:
@@ -55,14 +67,14 @@ class Dialog:
     """
 
     __slots__ = (
+        "_local",
+        "_remote",
         "id",
         "local_contact",
         "local_seq",
-        "local_uri",
         "peer",
         "remote_seq",
         "remote_target",
-        "remote_uri",
         "role",
         "route_set",
         "secure",
@@ -74,8 +86,8 @@ class Dialog:
         *,
         dialog_id: DialogId,
         role: Role,
-        local_uri: NameAddr | str,
-        remote_uri: NameAddr | str,
+        local_uri: NameAddr,
+        remote_uri: NameAddr,
         remote_target: Uri | str,
         route_set: tuple[NameAddr, ...],
         local_seq: int | None,
@@ -88,9 +100,10 @@ class Dialog:
         self.id = dialog_id
         self.role = role
         # Kept as the text we send in From, To and the Request-URI: a held call builds a request
-        # rarely, and the parsed forms are several times the size (memory per dialog).
-        self.local_uri = str(local_uri)
-        self.remote_uri = str(remote_uri)
+        # rarely, and the parsed forms are several times the size (memory per dialog). The tags
+        # are the id's.
+        self._local = _untagged(local_uri)
+        self._remote = _untagged(remote_uri)
         self.remote_target = str(remote_target)
         self.route_set = route_set
         self.local_seq = local_seq
@@ -102,6 +115,16 @@ class Dialog:
 
     def __repr__(self) -> str:
         return f"<Dialog {self.id} {self.role.value} {self.state.value}>"
+
+    @property
+    def local_uri(self) -> str:
+        """Our address with our tag: From in the requests we send."""
+        return _tagged(self._local, self.id.local_tag)
+
+    @property
+    def remote_uri(self) -> str:
+        """The peer's address with its tag: To in the requests we send."""
+        return _tagged(self._remote, self.id.remote_tag)
 
     @classmethod
     def for_uas(cls, request: Request, local_tag: str, peer: Address, local_contact: str) -> Dialog:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from .address import Address, Transport
 from .config import EndpointConfig
 from .dialog import Dialog, DialogId, DialogState
-from .entries import ClientEntry, ServerEntry, origin
+from .entries import Acknowledged, ClientEntry, ServerEntry, origin
 from .errors import LocalProtocolError, RemoteProtocolError
 from .events import (
     DialogConfirmed,
@@ -30,7 +30,6 @@ from .events import (
     ResponseReceived,
     Retransmission,
 )
-from .headers import CSeq, Headers
 from .invites import Invites
 from .message import Request, Response, response_to
 from .parser import parse_message
@@ -50,6 +49,7 @@ from .transaction import (
     invite_key_for_cancel,
     server_key,
 )
+from .uac import initial_invite
 from .uas import (
     at_capacity,
     check_headers,
@@ -82,6 +82,7 @@ class Endpoint:
         self._requests: dict[int, ServerEntry] = {}
         # Requests outside a dialog by (Call-ID, From tag, CSeq, method), to spot merged requests
         self._origins: dict[tuple[str, str, int, str], tuple[object, ...]] = {}
+        self._acknowledged = Acknowledged()
         self._client: dict[tuple[object, ...], ClientEntry] = {}
         self._dialogs: dict[DialogId, Dialog] = {}
         self._invites = Invites(random)
@@ -110,9 +111,11 @@ class Endpoint:
         return self._events.popleft() if self._events else None
 
     def get_timer(self) -> float | None:
-        return self._timers.next_deadline()
+        heap, queue = self._timers.next_deadline(), self._acknowledged.next_deadline()
+        return queue if heap is None else heap if queue is None else min(heap, queue)
 
     def handle_timer(self, now: float) -> None:
+        self._acknowledged.expire(now, self._origins)
         while (owner := self._timers.pop_due(now)) is not None:
             if isinstance(owner, DialogId):
                 self._invites.glare_over(owner)
@@ -136,7 +139,11 @@ class Endpoint:
 
     @property
     def transaction_count(self) -> int:
-        return len(self._server) + len(self._client)
+        return self._server_load + len(self._client)
+
+    @property
+    def _server_load(self) -> int:  # an acknowledged INVITE's key is its transaction, absorbing
+        return len(self._server) + len(self._acknowledged)
 
     def invite_pending(self, dialog_id: DialogId) -> bool:
         """Whether an INVITE is outstanding in either direction or a glare wait is running."""
@@ -249,19 +256,11 @@ class Endpoint:
         content_type: str | None = None,
     ) -> int:
         """Start a call as UAC (RFC 3261 §13.2.1); dialogs form from its 1xx/2xx responses."""
-        h = Headers()
-        h.add("via", str(self.config.via(peer.transport, self._token())))
-        h.add("max-forwards", "70")
-        h.add("from", str(from_.with_tag(self._token())))
-        h.add("to", str(to))
-        h.add("call-id", self._token())
-        h.add("cseq", str(CSeq(1, "INVITE")))
-        h.add("contact", self.config.contact(peer.transport))
-        for name, value in headers:
-            h.add(name, value)
-        if body and content_type:
-            h.add("content-type", content_type)
-        return self._start_client(Request("INVITE", uri, h, body), peer, None, now)
+        request = initial_invite(
+            self.config, self._token, uri, peer.transport, from_=from_, to=to, headers=headers,
+            body=body, content_type=content_type,
+        )  # fmt: skip
+        return self._start_client(request, peer, None, now)
 
     # -- requests ----------------------------------------------------------------------------------
     def _on_request(self, request: Request, source: Address, now: float) -> None:
@@ -277,6 +276,9 @@ class Endpoint:
             self._events.append(Retransmission(source, request.method))
             self._run(entry, entry.tx.receive_request(request, now), now)
             return
+        if key in self._acknowledged and request.method != "ACK":
+            self._events.append(Retransmission(source, request.method))
+            return  # the INVITE of a call already acknowledged: absorbed (RFC 6026 §7.1)
         if request.method == "ACK":
             self._on_ack(request, entry, now)
             return
@@ -296,7 +298,7 @@ class Endpoint:
         if self._merged(request, key):
             self._answer_error(request, source, RemoteProtocolError("loop", status_hint=482), now)
             return
-        if len(self._server) >= self.config.max_transactions or (
+        if self._server_load >= self.config.max_transactions or (
             request.method == "INVITE" and len(self._dialogs) >= self.config.max_dialogs
         ):
             # New work is refused before it costs memory; requests in dialogs (BYE) still pass.
@@ -318,22 +320,29 @@ class Endpoint:
         waiting = self._invites.ack_arrived(dialog_id, ack.cseq.seq)
         if waiting is None:
             return  # a retransmitted ACK, or one for a dialog we no longer have
-        self._run(waiting, waiting.tx.ack_2xx(now), now)
+        outputs = waiting.tx.ack_2xx(now)
+        if not self._acknowledged.take_over(waiting, self._server):
+            self._run(waiting, outputs, now)
         dialog = self._dialogs.get(dialog_id)
         if dialog is not None:
             dialog.state = DialogState.CONFIRMED
             self._events.append(DialogConfirmed(dialog_id, ack))
 
     def _on_cancel(self, cancel: Request, source: Address, now: float) -> None:
-        invite = self._server.get(invite_key_for_cancel(cancel))
-        if invite is None or invite.tx.kind is not Kind.INVITE_SERVER:
+        key = invite_key_for_cancel(cancel)
+        invite = self._server.get(key)
+        # An INVITE answered and acknowledged is still there to cancel, too late to matter (§9.2).
+        known = (
+            key in self._acknowledged if invite is None else invite.tx.kind is Kind.INVITE_SERVER
+        )
+        if not known:
             exc = RemoteProtocolError("no transaction to cancel", status_hint=481)
             self._answer_error(cancel, source, exc, now)
             return
         entry = self._new_server(cancel, source, None, now, report=False)
         self.respond(entry.request_id, 200, now=now)
-        request = invite.tx.request
-        if not invite.final_sent and request is not None:
+        request = invite.tx.request if invite is not None else None
+        if invite is not None and not invite.final_sent and request is not None:
             self.respond(invite.request_id, 487, now=now)
             self._events.append(InviteCancelled(invite.request_id, request))
 
@@ -362,7 +371,8 @@ class Endpoint:
     def _merged(self, request: Request, key: tuple[object, ...]) -> bool:
         """§8.2.2.2: same From tag, Call-ID and CSeq as a live transaction, other branch → 482."""
         other = self._origins.get(origin(request))
-        return other is not None and other != key and other in self._server
+        live = other is not None and (other in self._server or other in self._acknowledged)
+        return live and other != key
 
     def _new_server(
         self,
@@ -402,7 +412,7 @@ class Endpoint:
     def _answer_error(
         self, request: Request, source: Address, exc: RemoteProtocolError, now: float
     ) -> None:
-        if len(self._server) >= self.config.max_transactions:
+        if self._server_load >= self.config.max_transactions:
             self._reject(exc, source, request)
             return
         entry = self._new_server(request, source, None, now, report=False, trying=False)

@@ -530,20 +530,43 @@ def build_answer(
     )
 
 
+#: The port a re-offer's shape gives each stream it keeps: any nonzero number (zero would reject
+#: it), since each offer writes the call's anchor port there.
+_SHAPE_PORT = 9
+
+
+def offer_shape(media: tuple[MediaDescription, ...]) -> tuple[MediaDescription, ...]:
+    """What a re-offer takes from our last description (RFC 3264 §8): its m-lines, less what each
+    offer writes anew (the anchor ports, the directions). Calls answered alike have equal shapes,
+    so that one copy can serve them all."""
+    return tuple(
+        m
+        if m.rejected
+        else replace(
+            m,
+            port=_SHAPE_PORT,
+            attributes=with_direction(m.attributes, Direction.SENDRECV),
+            session_direction=None,
+        )
+        for m in media
+    )
+
+
 def build_offer(
     *,
     local_address: str,
     ports: dict[str, int],
     session_id: int,
     session_version: int,
-    previous: SessionDescription | None = None,
+    previous: tuple[MediaDescription, ...] | None = None,
     audio_direction: Direction = Direction.SENDRECV,
     video_direction: Direction = Direction.SENDRECV,
 ) -> SessionDescription:
     """Our offer, for a re-INVITE or the 200 to an INVITE without SDP.
 
-    With ``previous`` (our last description in the dialog): the same m-lines in the same order with
-    the same formats (RFC 3264 §8); only the directions, the anchor ports and ``o=`` version change.
+    With ``previous`` (the media of our last description in the dialog, or their
+    :func:`offer_shape`): the same m-lines in the same order with the same formats (RFC 3264 §8);
+    only the directions, the anchor ports and ``o=`` version change.
     This is how the bridge mutes a phone (``sendonly``) and unmutes it (``sendrecv``). Rejected
     streams stay rejected. Without it: one audio stream with the codecs we take.
     """
@@ -560,7 +583,7 @@ def build_offer(
                     m.attributes, audio_direction if m.media == "audio" else video_direction
                 ),
             )
-            for m in previous.media
+            for m in previous
         )
         return SessionDescription(origin, connection=connection, media=media)
     attributes: list[Attribute] = []

@@ -469,6 +469,19 @@ class ServerTransaction(_Transaction):
     def ack_2xx(self, now: float) -> list[TxOutput]:
         return self._step(I.ACK_2XX, now)
 
+    def retire(self) -> float | None:
+        """After :meth:`ack_2xx`: the Accepted state has only INVITE retransmissions left to absorb,
+        which the endpoint does with the key alone (``entries.Acknowledged``). Returns Timer L's
+        deadline, until which the key must absorb, and ends this object; None, and nothing changes,
+        outside the Accepted state."""
+        if self.state is not S.ACCEPTED:
+            return None
+        until = self._timers.get(I.TIMER_L)
+        self._timers.clear()
+        self.state = S.TERMINATED
+        self.request = self.last_response = None
+        return until
+
     def release(self, wire: bytes) -> None:
         """The final response is sent and ``wire`` is how it was written: from now on only
         retransmissions are answered, with those bytes. The parsed request and response go: they

@@ -22,6 +22,9 @@ log = structlog.get_logger("bridge.transport")
 #: loop iteration drains it; the default 208 KiB would drop most of them before we see them.
 RECEIVE_BUFFER = 4 * 1024 * 1024
 
+#: Sources whose Address is kept for reuse; past this many the table starts again.
+SOURCES_KEPT = 4096
+
 
 def open_udp_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """A bound, non-blocking UDP socket with a large receive buffer (IPv6 sockets v6-only, so that
@@ -62,6 +65,9 @@ class UdpListener(asyncio.DatagramProtocol):
         self._driver = driver
         self._transport: asyncio.DatagramTransport | None = None
         self.family = socket.AF_INET
+        # One Address per source, shared by its messages and the calls that keep it: the calls of
+        # an SBC or a proxy all come from one address, and each would otherwise hold its own copy.
+        self._sources: dict[tuple[str | object, ...], Address] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement the interface without subclassing asyncio's classes.
@@ -71,9 +77,14 @@ class UdpListener(asyncio.DatagramProtocol):
             self.family = sock.family
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        host, port = addr[0], addr[1]
-        assert isinstance(host, str) and isinstance(port, int)
-        self._driver.receive(data, Address(Transport.UDP, host, port))
+        source = self._sources.get(addr)
+        if source is None:
+            host, port = addr[0], addr[1]
+            assert isinstance(host, str) and isinstance(port, int)
+            if len(self._sources) >= SOURCES_KEPT:
+                self._sources.clear()  # many sources (a scan): start again rather than grow
+            source = self._sources[addr] = Address(Transport.UDP, host, port)
+        self._driver.receive(data, source)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable and the like, reported on a later send: nothing to do per message;

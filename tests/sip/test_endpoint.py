@@ -201,6 +201,79 @@ def test_after_the_final_answer_only_its_bytes_are_kept() -> None:
     assert bob.datagrams_to_send(0.6) == [(first, ALICE)]
 
 
+def test_once_acknowledged_the_invite_is_absorbed_by_its_key_until_timer_l() -> None:
+    """RFC 6026 §7.1: after the ACK, retransmissions of the INVITE are absorbed until Timer L
+    (64*T1 after the 2xx). Only the key is left for that: the transaction and its 2xx go at the
+    ACK; a late CANCEL still gets its 200 and a copy of the INVITE by another branch its 482."""
+    bob = make_endpoint()
+    bob.receive(F1.encode(), ALICE, 0.0)
+    (invite,) = drain_events(bob)
+    bob.respond(invite.request_id, 200, now=0.1, body=b"v=0\r\n", content_type="application/sdp")
+    bob.receive(alice("ACK", 1, to_tag="t1", branch="z9hG4bKack1"), ALICE, 0.3)
+    drain_events(bob)
+    sent(bob)
+    assert bob._server == {} and bob.transaction_count == 1  # the key, counted as the transaction
+    bob.receive(F1.encode(), ALICE, 5.0)  # the INVITE again: nothing sent, nothing new for the TU
+    assert sent(bob) == []
+    assert [type(e).__name__ for e in drain_events(bob)] == ["Retransmission"]
+    bob.receive(F1.replace("z9hG4bK74bf9", "z9hG4bKother").encode(), ALICE, 6.0)
+    assert statuses(sent(bob)) == [482]
+    bob.receive(alice("CANCEL", 1, to_tag=None, branch="z9hG4bK74bf9"), ALICE, 7.0)
+    assert [(m.status, m.cseq.method) for m, _ in sent(bob) if isinstance(m, Response)] == [
+        (200, "CANCEL")
+    ]
+    drain_events(bob)
+    timer_l = 0.1 + 64 * 0.5
+    while (deadline := bob.get_timer()) is not None and deadline < timer_l:
+        bob.handle_timer(deadline)  # the 482's retransmissions
+    assert deadline == pytest.approx(timer_l) and len(bob._acknowledged) == 1
+    bob.handle_timer(timer_l)
+    assert len(bob._acknowledged) == 0
+    while (deadline := bob.get_timer()) is not None:
+        bob.handle_timer(deadline)  # the 482's and the CANCEL's transactions end too
+    assert bob.transaction_count == 0 and bob._origins == {}
+    sent(bob)
+    drain_events(bob)
+    bob.receive(F1.encode(), ALICE, 40.0)  # too late to be a retransmission: a new request
+    (again,) = drain_events(bob)
+    assert isinstance(again, RequestReceived) and statuses(sent(bob)) == [100]
+
+
+def test_in_dialog_requests_carry_from_and_to_with_their_parameters_and_tags() -> None:
+    """The dialog keeps From and To as text without tags (the same string for every call to the
+    same address) and writes each tag back from the dialog id; other parameters stay as sent."""
+    bob = make_endpoint()
+    dialogs = []
+    for n, from_tag in enumerate(["9fxced76sl", None]):
+        invite = F1.replace("z9hG4bK74bf9", f"z9hG4bKcall{n}").replace(
+            "Call-ID: 38482", f"Call-ID: {n}-38482"
+        )
+        invite = invite.replace(
+            ";tag=9fxced76sl", f";x=1;tag={from_tag}" if from_tag else ";x=1"
+        ).replace(
+            "To: Bob <sip:bob@biloxi.example.com>", "To: Bob <sip:bob@biloxi.example.com>;p=q"
+        )
+        bob.receive(invite.encode(), ALICE, 0.0)
+        (received,) = drain_events(bob)
+        dialog = bob.respond(received.request_id, 200, now=0.0, body=b"v=0\r\n", content_type="a/b")
+        assert dialog is not None
+        dialogs.append(dialog)
+    sent(bob)
+    first, second = (bob._dialogs[d] for d in dialogs)
+    assert first._local is second._local and first._remote is second._remote  # one string each
+    for dialog in dialogs:
+        bob.bye(dialog, now=1.0)
+    (bye, _), (bye_2543, _) = sent(bob, 1.0)
+    assert isinstance(bye, Request) and isinstance(bye_2543, Request)
+    assert (
+        bye.headers.get("from")
+        == f'"Bob" <sip:bob@biloxi.example.com>;p=q;tag={dialogs[0].local_tag}'
+    )
+    assert bye.headers.get("to") == '"Alice" <sip:alice@atlanta.example.com>;x=1;tag=9fxced76sl'
+    assert bye_2543.headers.get("to") == '"Alice" <sip:alice@atlanta.example.com>;x=1'  # no tag
+    assert bye.from_.tag != bye_2543.from_.tag
+
+
 def test_cancel_before_answer_gives_200_and_487() -> None:
     bob = make_endpoint()
     bob.receive(F1.encode(), ALICE, 0.0)

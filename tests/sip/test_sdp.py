@@ -18,6 +18,7 @@ from bridge.sip.sdp import (
     build_answer,
     build_offer,
     is_hold,
+    offer_shape,
     parse_sdp,
     with_direction,
 )
@@ -396,7 +397,7 @@ def test_reoffer_keeps_formats_and_changes_only_direction_and_version() -> None:
         ports=LOCAL,
         session_id=7,
         session_version=2,
-        previous=first,
+        previous=first.media,
         audio_direction=Direction.SENDONLY,
     )
     assert again.origin.session_version == "2"
@@ -412,9 +413,42 @@ def test_reoffer_keeps_formats_and_changes_only_direction_and_version() -> None:
     assert app == first.media[2]  # rejected stays rejected
     assert parse_sdp(again.encode()) == again
     unmuted = build_offer(
-        local_address="192.0.2.10", ports=LOCAL, session_id=7, session_version=3, previous=again
+        local_address="192.0.2.10",
+        ports=LOCAL,
+        session_id=7,
+        session_version=3,
+        previous=again.media,
     )
     assert audio_of(unmuted).direction is Direction.SENDRECV
+
+
+def test_a_reoffer_from_the_shape_equals_one_from_the_media_and_alike_calls_share_a_shape() -> None:
+    first = answer(AUDIO_VIDEO)
+    other = build_answer(
+        parse_sdp(AUDIO_VIDEO),
+        local_address="192.0.2.10",
+        ports={"audio": 30000, "video": 30002},
+        session_id=9,
+        session_version=1,
+    )
+    muted = answer(AUDIO_VIDEO, audio_direction=Direction.RECVONLY)
+    shape = offer_shape(first.media)
+    assert shape == offer_shape(other.media) == offer_shape(muted.media)
+    assert hash(shape) == hash(offer_shape(other.media))
+    assert shape[2] == first.media[2]  # the rejected stream as it was, port 0
+    for direction in Direction:
+        offers = [
+            build_offer(
+                local_address="192.0.2.10",
+                ports=LOCAL,
+                session_id=7,
+                session_version=2,
+                previous=previous,
+                audio_direction=direction,
+            ).encode()
+            for previous in (first.media, shape)
+        ]
+        assert offers[0] == offers[1]
 
 
 def test_initial_offer_without_previous() -> None:

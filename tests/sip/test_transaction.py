@@ -312,6 +312,17 @@ def test_invite_server_2xx_is_repeated_in_accepted_until_acked(reliable: bool) -
     assert fire(tx) == (32.0, [Terminated()])  # acknowledged: no TimedOut
 
 
+def test_invite_server_retires_once_acknowledged_and_tells_when_timer_l_is_due() -> None:
+    tx = server(Kind.INVITE_SERVER)
+    assert tx.retire() is None  # nothing accepted yet: nothing changes
+    assert tx.state is S.PROCEEDING
+    tx.send_response(reply(INVITE, 200), 1.0)
+    tx.ack_2xx(2.0)
+    assert tx.retire() == 1.0 + 64 * T1  # the endpoint's key absorbs until then
+    assert tx.state is S.TERMINATED and tx.next_deadline() is None
+    assert tx.request is None and tx.last_response is None
+
+
 def test_invite_server_timer_l_reports_a_2xx_never_acknowledged() -> None:
     tx = server(Kind.INVITE_SERVER)
     tx.send_response(reply(INVITE, 200), 0.0)
