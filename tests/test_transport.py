@@ -11,10 +11,11 @@ from collections.abc import Awaitable, Callable
 
 from bridge.app import Bridge
 from bridge.config import Config, Listen, MediaConfig, SipConfig
-from bridge.sip.address import Transport
+from bridge.sip.address import Address, Transport
 from bridge.sip.message import Response
 from bridge.sip.parser import StreamFramer, parse_message
 from bridge.transport.stream import StreamLimits
+from bridge.transport.udp import SOURCES_KEPT, UdpListener
 from tests.interop.harness import free_port
 
 HOST = "127.0.0.1"
@@ -156,3 +157,27 @@ def test_idle_connections_are_closed() -> None:
         writer.close()
 
     run_bridge(test)
+
+
+class _Recorder:
+    """A driver that keeps the sources the listener hands it."""
+
+    def __init__(self) -> None:
+        self.sources: list[Address] = []
+
+    def receive(self, data: bytes, source: Address) -> None:
+        self.sources.append(source)
+
+
+def test_udp_sources_share_one_address_each_and_the_table_is_bounded() -> None:
+    driver = _Recorder()
+    listener = UdpListener(driver)  # type: ignore[arg-type]
+    listener.datagram_received(b"a", ("127.0.0.1", 5060))
+    listener.datagram_received(b"b", ("127.0.0.1", 5060))
+    listener.datagram_received(b"c", ("127.0.0.1", 5062))
+    first, again, other = driver.sources
+    assert first is again and first == Address(Transport.UDP, "127.0.0.1", 5060)
+    assert other == Address(Transport.UDP, "127.0.0.1", 5062)
+    for port in range(SOURCES_KEPT + 10):  # a scan from many ports: the table never grows past
+        listener.datagram_received(b"x", ("127.0.0.2", port))
+        assert len(listener._sources) <= SOURCES_KEPT
