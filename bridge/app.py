@@ -259,6 +259,7 @@ class Bridge:
                 "rate": self.guard.rate_dropped,
                 "invite_rate": self.guard.invites_dropped,
             },
+            streams=self._stream_counts,
         )
 
         def on_spaces_event(event: SpacesEvent) -> None:
@@ -281,6 +282,15 @@ class Bridge:
     @property
     def active(self) -> int:
         return self.calls.active if self.calls is not None else 0
+
+    def _stream_counts(self) -> dict[tuple[str, str], int]:
+        counts = {}
+        for kind, server in self._streams.items():
+            counts[kind.value, "limit"] = server.refused
+            counts[kind.value, "framing"] = server.framing_errors
+            if server.tls is not None:
+                counts[kind.value, "tls_handshake"] = server.handshake_failures
+        return counts
 
     async def _listen(self, item: Listen, udp: UdpSender, tls: ssl.SSLContext | None) -> None:
         # Only workers share ports: a lone daemon must fail to start on a port another process

@@ -178,9 +178,12 @@ class Metrics:
         lobby: Callable[[], int],
         subscriptions: Callable[[], int],
         dropped: Callable[[], dict[str, int]] = dict,
+        streams: Callable[[], dict[tuple[str, str], int]] = dict,
     ) -> None:
-        """Gauges (and the guard's drop counts) read from the daemon at scrape time."""
+        """Gauges (and the guard's and the stream listeners' counts) read from the daemon at scrape
+        time."""
         self.registry.register(_DroppedCollector(dropped))
+        self.registry.register(_StreamsCollector(streams))
         for version in ("legacy", "modern"):
             self.dialogs.labels(version).set_function(functools.partial(dialogs, version))
         self.transactions.set_function(transactions)
@@ -203,4 +206,24 @@ class _DroppedCollector(Collector):
         )
         for reason, count in self._counts().items():
             family.add_metric([reason], count)
+        yield family
+
+
+class _StreamsCollector(Collector):
+    """``spaces_bridge_stream_refused_total{transport,reason}``: TCP and TLS connections the daemon
+    refused or cut: over the connection limits (``limit``), a broken frame (``framing``), a failed
+    TLS handshake (``tls_handshake``: a refused client certificate, no TLS at all, a timeout)."""
+
+    def __init__(self, counts: Callable[[], dict[tuple[str, str], int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(
+            "spaces_bridge_stream_refused",
+            "TCP and TLS connections refused or cut: over the limits, framing errors, failed TLS "
+            "handshakes.",
+            labels=["transport", "reason"],
+        )
+        for (transport, reason), count in self._counts().items():
+            family.add_metric([transport, reason], count)
         yield family

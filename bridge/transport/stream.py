@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from asyncio import sslproto
 from collections import Counter
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import structlog
 
@@ -63,12 +64,15 @@ def server_tls_context(
 
 
 class StreamConnection(asyncio.Protocol):
-    """One accepted TCP or TLS connection."""
+    """One accepted TCP or TLS connection. TLS is set up here, after admission, rather than by the
+    listener: a connection refused by the limits costs no handshake, and a failed handshake can be
+    counted (asyncio's listener reports one only in debug mode)."""
 
     def __init__(self, server: StreamServer) -> None:
         self._server = server
         self._framer = StreamFramer()
         self._transport: asyncio.Transport | None = None
+        self._ready = False  # TLS: not before the handshake, so that nothing is sent in clear
         self.address: Address | None = None
         self.last_active = 0.0
 
@@ -80,10 +84,48 @@ class StreamConnection(asyncio.Protocol):
         self.last_active = self._server.now()
         if not self._server.admit(self):
             stream.abort()
+        elif self._server.tls is None:
+            self._ready = True
+        else:
+            self._start_tls(stream, self._server.tls)
+
+    def _start_tls(self, plain: asyncio.Transport, context: ssl.SSLContext) -> None:
+        """Put a TLS layer between the socket and this protocol, now: ``loop.start_tls`` would do it
+        a turn of the loop later, and the ClientHello may come first (uvloop starts reading as soon
+        as ``connection_made`` returns, whatever it paused). The layer reports the handshake's end
+        through ``waiter``; this protocol sees application data only."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        deadline: Any = self._server.limits.handshake_timeout  # seconds; typeshed says int only
+        layer = sslproto.SSLProtocol(
+            loop,
+            self,
+            context,
+            waiter,
+            server_side=True,
+            call_connection_made=False,
+            ssl_handshake_timeout=deadline,
+        )
+        plain.set_protocol(layer)
+        layer.connection_made(plain)
+        # What loop.start_tls returns: the transport this protocol writes to, through the layer.
+        self._transport = cast(asyncio.Transport, layer._app_transport)
+        waiter.add_done_callback(self._handshake_done)
+
+    def _handshake_done(self, waiter: asyncio.Future[None]) -> None:
+        exc = None if waiter.cancelled() else waiter.exception()
+        if waiter.cancelled() or exc is not None:
+            # The layer has closed the socket. connection_lost may or may not follow, depending
+            # on when the socket's end is seen: the connection is forgotten here either way.
+            self._server.handshake_failed(self, exc)
+            self._transport = None
+            return
+        self._ready = True
+        self.last_active = self._server.now()
 
     def data_received(self, data: bytes) -> None:
         transport, address = self._transport, self.address
-        if transport is None or address is None or transport.is_closing():
+        if transport is None or address is None or transport.is_closing() or not self._ready:
             return
         self.last_active = self._server.now()
         framer = self._framer
@@ -110,7 +152,7 @@ class StreamConnection(asyncio.Protocol):
 
     def send(self, data: bytes) -> bool:
         transport = self._transport
-        if transport is None or transport.is_closing():
+        if transport is None or transport.is_closing() or not self._ready:
             return False
         if transport.get_write_buffer_size() > self._server.limits.max_write_buffer:
             log.info("closing stream: peer does not read", peer=str(self.address))
@@ -138,13 +180,14 @@ class StreamServer:
         self.driver = driver
         self.kind = kind
         self.limits = limits or StreamLimits()
-        self._tls = tls
+        self.tls = tls
         self._connections: dict[Address, StreamConnection] = {}
         self._per_source: Counter[str] = Counter()
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.TimerHandle | None = None
         self.framing_errors = 0
         self.refused = 0
+        self.handshake_failures = 0
 
     def now(self) -> float:
         return self.driver.now()
@@ -161,8 +204,6 @@ class StreamServer:
             lambda: StreamConnection(self),
             host,
             port,
-            ssl=self._tls,
-            ssl_handshake_timeout=self.limits.handshake_timeout if self._tls else None,
             reuse_address=True,
             reuse_port=reuse_port,
         )
@@ -183,6 +224,12 @@ class StreamServer:
         self._connections[address] = connection
         self._per_source[address.host] += 1
         return True
+
+    def handshake_failed(self, connection: StreamConnection, exc: BaseException | None) -> None:
+        self.handshake_failures += 1
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        log.info("TLS handshake failed", peer=str(connection.address), reason=str(reason))
+        self.forget(connection)
 
     def forget(self, connection: StreamConnection) -> None:
         address = connection.address

@@ -17,6 +17,7 @@ import socket
 import ssl
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
@@ -33,6 +34,7 @@ from tests.interop.harness import (
     running_daemon,
     sipp,
 )
+from tests.interop.test_ops import sample
 
 pytestmark = pytest.mark.interop
 
@@ -164,6 +166,15 @@ def refused(daemon: Daemon, context: ssl.SSLContext) -> bool:
         return True
 
 
+def handshakes_failed(daemon: Daemon) -> float:
+    """The daemon's count of failed TLS handshakes, from its /metrics."""
+    with urllib.request.urlopen(daemon.ops_url + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sample(
+        text, "spaces_bridge_stream_refused_total", transport="tls", reason="tls_handshake"
+    )
+
+
 def udp_exchange(
     daemon: Daemon, build: Callable[[tuple[str, str, int]], bytes], timeout: float = 3.0
 ) -> bytes | None:
@@ -255,7 +266,9 @@ def test_plain_tcp_to_the_tls_port_gets_no_sip(daemon: Daemon) -> None:
         assert closed, f"the daemon kept the connection open; got {received!r}"
     assert b"SIP/2.0" not in received, received
     assert options_ping(daemon.host, daemon.port) is not None, daemon.log()[-3000:]
+    failed = handshakes_failed(daemon)
     assert tls_options(daemon).startswith(b"SIP/2.0 200")
+    assert failed >= 1 and handshakes_failed(daemon) == failed, daemon.log()[-3000:]
 
 
 # -- client certificates ([sip] tls_verify_client) --------------------------------------------------
@@ -325,6 +338,8 @@ def test_required_client_certificates(tmp_path: pathlib.Path) -> None:
         assert refused(daemon, stranger), "a certificate from another CA, yet served"
         assert tls_options(daemon, phone).startswith(b"SIP/2.0 200")
         assert options_ping(daemon.host, daemon.port) is not None  # UDP is not affected
+        # Both refusals are counted for the operator, and the phone's three handshakes are not.
+        assert handshakes_failed(daemon) == 2
 
 
 def test_optional_client_certificates(tmp_path: pathlib.Path) -> None:
