@@ -283,8 +283,8 @@ class Bridge:
     def active(self) -> int:
         return self.calls.active if self.calls is not None else 0
 
-    def _stream_counts(self) -> dict[tuple[str, str], int]:
-        counts = {}
+    def _stream_counts(self) -> dict[tuple[str, ...], int]:
+        counts: dict[tuple[str, ...], int] = {}
         for kind, server in self._streams.items():
             counts[kind.value, "limit"] = server.refused
             counts[kind.value, "framing"] = server.framing_errors

@@ -178,12 +178,31 @@ class Metrics:
         lobby: Callable[[], int],
         subscriptions: Callable[[], int],
         dropped: Callable[[], dict[str, int]] = dict,
-        streams: Callable[[], dict[tuple[str, str], int]] = dict,
+        streams: Callable[[], dict[tuple[str, ...], int]] = dict,
     ) -> None:
         """Gauges (and the guard's and the stream listeners' counts) read from the daemon at scrape
         time."""
-        self.registry.register(_DroppedCollector(dropped))
-        self.registry.register(_StreamsCollector(streams))
+        # spaces_bridge_sip_dropped_total{reason}: what the guard dropped before the stack.
+        self.registry.register(
+            _CountsCollector(
+                "spaces_bridge_sip_dropped",
+                "Messages dropped before the SIP stack: known scanners, sources over their rate.",
+                ["reason"],
+                lambda: {(reason,): count for reason, count in dropped().items()},
+            )
+        )
+        # spaces_bridge_stream_refused_total{transport,reason}: over the connection limits
+        # (limit), a broken frame (framing), a failed TLS handshake (tls_handshake: a refused
+        # client certificate, no TLS at all, a timeout).
+        self.registry.register(
+            _CountsCollector(
+                "spaces_bridge_stream_refused",
+                "TCP and TLS connections refused or cut: over the limits, framing errors, failed "
+                "TLS handshakes.",
+                ["transport", "reason"],
+                streams,
+            )
+        )
         for version in ("legacy", "modern"):
             self.dialogs.labels(version).set_function(functools.partial(dialogs, version))
         self.transactions.set_function(transactions)
@@ -191,39 +210,24 @@ class Metrics:
         self.subscriptions.set_function(subscriptions)
 
 
-class _DroppedCollector(Collector):
-    """``spaces_bridge_sip_dropped_total{reason}``: messages the guard dropped before the stack
-    (scanners, rate). The guard counts; this reads its counts when scraped."""
+class _CountsCollector(Collector):
+    """A counter family whose counts another part keeps (the guard, the stream listeners), read
+    when scraped: each key of ``counts`` is a sample's label values, in ``labels``' order."""
 
-    def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labels: list[str],
+        counts: Callable[[], dict[tuple[str, ...], int]],
+    ) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._labels = labels
         self._counts = counts
 
     def collect(self) -> Iterable[Metric]:
-        family = CounterMetricFamily(
-            "spaces_bridge_sip_dropped",
-            "Messages dropped before the SIP stack: known scanners, sources over their rate.",
-            labels=["reason"],
-        )
-        for reason, count in self._counts().items():
-            family.add_metric([reason], count)
-        yield family
-
-
-class _StreamsCollector(Collector):
-    """``spaces_bridge_stream_refused_total{transport,reason}``: TCP and TLS connections the daemon
-    refused or cut: over the connection limits (``limit``), a broken frame (``framing``), a failed
-    TLS handshake (``tls_handshake``: a refused client certificate, no TLS at all, a timeout)."""
-
-    def __init__(self, counts: Callable[[], dict[tuple[str, str], int]]) -> None:
-        self._counts = counts
-
-    def collect(self) -> Iterable[Metric]:
-        family = CounterMetricFamily(
-            "spaces_bridge_stream_refused",
-            "TCP and TLS connections refused or cut: over the limits, framing errors, failed TLS "
-            "handshakes.",
-            labels=["transport", "reason"],
-        )
-        for (transport, reason), count in self._counts().items():
-            family.add_metric([transport, reason], count)
+        family = CounterMetricFamily(self._name, self._documentation, labels=self._labels)
+        for values, count in self._counts().items():
+            family.add_metric(list(values), count)
         yield family
