@@ -341,8 +341,10 @@ class Endpoint:
             return
         entry = self._new_server(cancel, source, None, now, report=False)
         self.respond(entry.request_id, 200, now=now)
-        request = invite.tx.request if invite is not None else None
-        if invite is not None and not invite.final_sent and request is not None:
+        if invite is None:
+            return  # acknowledged: nothing left to cancel
+        request = invite.tx.request
+        if not invite.final_sent and request is not None:
             self.respond(invite.request_id, 487, now=now)
             self._events.append(InviteCancelled(invite.request_id, request))
 
