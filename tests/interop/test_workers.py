@@ -19,7 +19,7 @@ import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import pytest
 
@@ -193,24 +193,34 @@ def test_phones_from_many_source_ports_are_answered_and_spread_over_both_workers
         assert daemon.stop() == 0, daemon.log()
 
 
+@contextmanager
+def a_phone_on_each_worker(
+    daemon: Daemon,
+    tmp_path: pathlib.Path,
+    chosen: list[list[int]],
+    name: str,
+    script: Callable[[Phone], Phone],
+) -> Iterator[None]:
+    """A call from "Desk Phone i" on a port that worker i serves, for each worker, each running
+    ``script`` after its INVITE."""
+    with ExitStack() as calls:
+        for i in range(WORKERS):
+            phone = script(Phone(f"Desk Phone {i}").invite())
+            calls.enter_context(
+                phone_call(daemon, phone, tmp_path, name=f"{name}-{i}", local_port=chosen[i][0])
+            )
+        yield
+
+
 def test_a_moderators_mute_reaches_a_phone_on_each_worker(tmp_path: pathlib.Path) -> None:
     with workers_daemon(tmp_path) as (daemon, urls):
         chosen = ports_by_worker(daemon, urls, 1)
-        with (
-            phone_call(
-                daemon,
-                Phone("Desk Phone 0").invite().expect_reinvite("sendonly").bye(),
-                tmp_path,
-                name="on-worker-0",
-                local_port=chosen[0][0],
-            ),
-            phone_call(
-                daemon,
-                Phone("Desk Phone 1").invite().expect_reinvite("sendonly").bye(),
-                tmp_path,
-                name="on-worker-1",
-                local_port=chosen[1][0],
-            ),
+        with a_phone_on_each_worker(
+            daemon,
+            tmp_path,
+            chosen,
+            "on-worker",
+            lambda phone: phone.expect_reinvite("sendonly").bye(),
         ):
             moderator = Moderator(daemon)
             for i in range(WORKERS):
@@ -228,21 +238,8 @@ def test_sigterm_to_the_supervisor_drains_every_worker_and_exits_0(
     with workers_daemon(tmp_path) as (daemon, urls):
         chosen = ports_by_worker(daemon, urls, 1)
         pids = worker_pids(daemon)
-        with (
-            phone_call(
-                daemon,
-                Phone("Desk Phone 0").invite().expect_bye(timeout_ms=20000),
-                tmp_path,
-                name="drained-0",
-                local_port=chosen[0][0],
-            ),
-            phone_call(
-                daemon,
-                Phone("Desk Phone 1").invite().expect_bye(timeout_ms=20000),
-                tmp_path,
-                name="drained-1",
-                local_port=chosen[1][0],
-            ),
+        with a_phone_on_each_worker(
+            daemon, tmp_path, chosen, "drained", lambda phone: phone.expect_bye(timeout_ms=20000)
         ):
             moderator = Moderator(daemon)
             for i in range(WORKERS):
