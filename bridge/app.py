@@ -22,27 +22,34 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from . import __version__, logs
+from . import __version__
 from .calls.access import Access
 from .calls.conference import ConferenceCalls
 from .calls.policy import KeyMap
 from .calls.settings import CallSettings
+from .conference.client.client import SpacesClient
+from .conference.client.events import Connected, Disconnected, SpacesEvent
+from .conference.client.local import LocalSubscription
+from .conference.client.realtime import SpacesSubscription
+from .conference.server.app import RunningServer, start_server
+from .conference.server.config import (
+    ServerConfig,
+    SpaceConfig,
+    TokenConfig,
+    embedded_default,
+    token_for,
+)
+from .conference.server.local import LocalApi
+from .conference.server.model import Role
 from .config import Config, ConfigError, LimitsConfig, Listen, load
-from .media import MediaAnchor
-from .metrics import Metrics
-from .notify import Notifier
-from .ops import start_ops
-from .server.app import RunningServer, start_server
-from .server.config import ServerConfig, SpaceConfig, TokenConfig, embedded_default, token_for
-from .server.local import LocalApi
-from .server.model import Role
+from .media.anchor import MediaAnchor
+from .ops import logs
+from .ops.http import start_ops
+from .ops.metrics import Metrics
+from .ops.notify import Notifier
 from .sip.address import Transport, host_text
 from .sip.endpoint import Endpoint, EndpointConfig
 from .sip.transaction import TimerConfig
-from .spaces.client import SpacesClient
-from .spaces.events import Connected, Disconnected, SpacesEvent
-from .spaces.local import LocalSubscription
-from .spaces.realtime import SpacesSubscription
 from .transport.driver import SipDriver
 from .transport.guard import SCANNERS, Guard
 from .transport.stream import StreamServer, server_tls_context

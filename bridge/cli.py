@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{config.source}: OK")
         return 0
     if args.worker is not None or config.sip.workers > 1:
-        from . import workers  # noqa: PLC0415  (only when several processes share the listeners)
+        from .ops import workers  # noqa: PLC0415  (only when several processes share the listeners)
 
         if args.worker is None:
             return workers.supervise(config)
@@ -62,9 +62,9 @@ def _server(path: str | None) -> int:
     import asyncio  # noqa: PLC0415  (the other commands need no event loop)
     import secrets  # noqa: PLC0415
 
-    from . import logs  # noqa: PLC0415
-    from .server.app import run_server  # noqa: PLC0415
-    from .server.config import embedded_default  # noqa: PLC0415
+    from .conference.server.app import run_server  # noqa: PLC0415
+    from .conference.server.config import embedded_default  # noqa: PLC0415
+    from .ops import logs  # noqa: PLC0415
 
     if path is None:
         server_config = embedded_default(secrets.token_urlsafe(16))

@@ -9,13 +9,13 @@ from typing import Literal, assert_never
 
 import structlog
 
-from ..metrics import Metrics
+from ..conference.client.client import SpacesClient
+from ..conference.client.errors import PreventUnmuting, SpacesError, is_refusal
+from ..ops.metrics import Metrics
 from ..sip import bodies, sdp
 from ..sip.endpoint import Endpoint
 from ..sip.errors import RemoteProtocolError
 from ..sip.message import Request
-from ..spaces.client import SpacesClient
-from ..spaces.errors import PreventUnmuting, SpacesError, is_refusal
 from . import policy
 from .call import Call, Unreachable, clog
 from .settings import CallSettings

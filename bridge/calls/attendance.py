@@ -8,9 +8,9 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 
-from ..spaces.client import SpacesClient
-from ..spaces.errors import Conflict, Forbidden, NotFound, SpacesError, is_refusal
-from ..spaces.models import Role
+from ..conference.client.client import SpacesClient
+from ..conference.client.errors import Conflict, Forbidden, NotFound, SpacesError, is_refusal
+from ..conference.client.models import Role
 from .actions import ATTENDEE_TYPE, RETRY_AFTER
 from .call import Call, clog
 

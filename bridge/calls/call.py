@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from .. import logs
+from ..ops import logs
 from ..sip import sdp
 from ..sip.dialog import DialogId
 from . import policy

@@ -15,8 +15,11 @@ from typing import assert_never
 
 import structlog
 
+from ..conference.client import events as ev
+from ..conference.client.client import SpacesClient
+from ..conference.client.errors import NotFound, SpacesError
 from ..config import AuthConfig
-from ..metrics import METHODS, Metrics
+from ..ops.metrics import METHODS, Metrics
 from ..sip import sdp
 from ..sip.dialog import DialogId
 from ..sip.endpoint import Endpoint
@@ -35,9 +38,6 @@ from ..sip.events import (
 )
 from ..sip.message import Request
 from ..sip.uri import SipUri
-from ..spaces import events as ev
-from ..spaces.client import SpacesClient
-from ..spaces.errors import NotFound, SpacesError
 from . import policy
 from .access import Access, Caller, Refusal
 from .actions import ATTENDEE_TYPE, RETRY_AFTER, Actions

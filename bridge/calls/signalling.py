@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import structlog
 
-from ..metrics import Metrics
+from ..ops.metrics import Metrics
 from ..sip import bodies, sdp
 from ..sip.dialog import DialogId
 from ..sip.endpoint import Endpoint

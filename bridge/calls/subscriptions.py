@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from ..conference.client import events as ev
+from ..conference.client.client import SpacesClient
+from ..conference.client.errors import NotFound, SpacesError
+from ..conference.client.models import RosterEntry
 from ..sip.dialog import DialogId
 from ..sip.endpoint import Endpoint
 from ..sip.errors import LocalProtocolError
 from ..sip.message import Request
 from ..sip.uri import SipUri
-from ..spaces import events as ev
-from ..spaces.client import SpacesClient
-from ..spaces.errors import NotFound, SpacesError
-from ..spaces.models import RosterEntry
 from . import conference_info
 from .protocols import Cancellable
 from .settings import CallSettings

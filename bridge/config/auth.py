@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .sip.uri import is_token
-from .tomlvalues import ConfigError
-from .tomlvalues import get as _get
-from .tomlvalues import known as _known
-from .tomlvalues import seconds as _seconds
+from ..sip.uri import is_token
+from .values import ConfigError
+from .values import get as _get
+from .values import known as _known
+from .values import seconds as _seconds
 
 
 @dataclass(frozen=True, slots=True)

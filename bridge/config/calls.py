@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .tomlvalues import ConfigError
-from .tomlvalues import get as _get
-from .tomlvalues import known as _known
-from .tomlvalues import seconds as _seconds
+from .values import ConfigError
+from .values import get as _get
+from .values import known as _known
+from .values import seconds as _seconds
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,20 +15,20 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from .authconfig import AuthConfig, read_auth
-from .callsconfig import CallsConfig, read_calls, read_dialplan
-from .sip.address import Transport, host_text
-from .tomlvalues import ConfigError
-from .tomlvalues import get as _get
-from .tomlvalues import host as _host
-from .tomlvalues import known as _known
-from .tomlvalues import path as _path
-from .tomlvalues import port as _port
-from .tomlvalues import seconds as _seconds
-from .tomlvalues import table as _table
+from ..sip.address import Transport, host_text
+from .auth import AuthConfig, read_auth
+from .calls import CallsConfig, read_calls, read_dialplan
+from .values import ConfigError
+from .values import get as _get
+from .values import host as _host
+from .values import known as _known
+from .values import path as _path
+from .values import port as _port
+from .values import seconds as _seconds
+from .values import table as _table
 
 if TYPE_CHECKING:
-    from .server.config import ServerConfig
+    from ..conference.server.config import ServerConfig
 
 DEFAULT_PORTS = {Transport.UDP: 5060, Transport.TCP: 5060, Transport.TLS: 5061}
 #: ``[sip] workers`` bound: beyond the cores of any machine the bridge is sized for, and each
@@ -418,8 +418,8 @@ def _server(data: Mapping[str, Any], source: str) -> ServerConfig | None:
         raise ConfigError(
             source, "server", "configures the embedded server; not with conference.url"
         )
-    # Late import: bridge.server.config builds on this module (ConfigError, helpers).
-    from .server.config import ServerConfig  # noqa: PLC0415
+    # Late import: bridge.conference.server.config builds on this module (ConfigError, helpers).
+    from ..conference.server.config import ServerConfig  # noqa: PLC0415
 
     return ServerConfig.from_mapping(_table(data, "server", source), source)
 

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from . import __version__
+from .. import __version__
 
 #: SIP methods counted by name; anything else is "other" (a peer must not grow our label sets).
 METHODS = frozenset(

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import structlog
 
+from ..config import Config, ConfigError
 from . import logs
-from .config import Config, ConfigError
 from .notify import Notifier
 
 log = structlog.get_logger("bridge.workers")

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field, replace
 
 from bridge.calls.conference import ConferenceCalls
 from bridge.calls.settings import CallSettings
-from bridge.media import MediaAnchor
-from bridge.server.app import RunningServer, start_server
-from bridge.server.config import ServerConfig, SpaceConfig, TokenConfig
-from bridge.server.model import Role, Settings
+from bridge.conference.client.client import SpacesClient
+from bridge.conference.client.realtime import SpacesSubscription
+from bridge.conference.server.app import RunningServer, start_server
+from bridge.conference.server.config import ServerConfig, SpaceConfig, TokenConfig
+from bridge.conference.server.model import Role, Settings
+from bridge.media.anchor import MediaAnchor
 from bridge.sip import sdp
 from bridge.sip.address import Address, Transport
 from bridge.sip.dialog import DialogId
@@ -27,8 +29,6 @@ from bridge.sip.events import (
     ResponseReceived,
 )
 from bridge.sip.uri import parse_name_addr, parse_uri
-from bridge.spaces.client import SpacesClient
-from bridge.spaces.realtime import SpacesSubscription
 
 BRIDGE_ADDR = Address(Transport.UDP, "127.0.0.1", 5060)
 PHONE_ADDR = Address(Transport.UDP, "127.0.0.1", 5070)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.spaces.errors import SpacesError
+from bridge.conference.client.errors import SpacesError
 from tests.calls.stack import Stack
 from tests.interop.harness import free_port
 

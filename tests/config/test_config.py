@@ -12,11 +12,11 @@ import pytest
 from prometheus_client import generate_latest
 
 from bridge.config import ClientVerify, ConfigError, from_mapping, load
-from bridge.metrics import Metrics
+from bridge.ops.metrics import Metrics
+from bridge.ops.workers import worker_config
 from bridge.sip.address import Transport
-from bridge.workers import worker_config
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 #: A remote conference server (the token from any variable that is set), as workers need.
 REMOTE = {"conference": {"url": "http://conference.example", "token_env": "HOME"}}
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import structlog
 
-from bridge.logs import configure, redacted
+from bridge.ops.logs import configure, redacted
 
 
 def test_credentials_are_redacted_and_the_rest_kept() -> None:

@@ -3,8 +3,8 @@
 One keep-alive :class:`aiohttp.ClientSession` per client, a timeout per request, and bounded retries
 with jittered exponential backoff for idempotent calls only (GET, DELETE, the settings PATCH): a POST
 that timed out may have been applied, and applying a mute-all or a raised hand twice is not harmless.
-Answers become frozen values from :mod:`bridge.spaces.models`; failures become the exception tree of
-:mod:`bridge.spaces.errors`.
+Answers become frozen values from :mod:`bridge.conference.client.models`; failures become the exception tree of
+:mod:`bridge.conference.client.errors`.
 
 Latency of every attempt goes to an optional ``on_request(route_template, status, seconds)`` observer
 (``status`` is ``None`` when no answer came), so metrics stay in the adapter that owns them.
@@ -57,7 +57,7 @@ __all__ = ["API_VERSION", "RequestObserver", "SpacesClient"]
 
 T = TypeVar("T")
 
-log = structlog.get_logger("bridge.spaces")
+log = structlog.get_logger("bridge.conference.client")
 
 API_VERSION: Final = "1.1"
 """Sent as ``accept-version``: the bridge acts as a modern client on behalf of every phone."""
@@ -287,7 +287,7 @@ class SpacesClient:
         video: bool | None = None,
         held: bool | None = None,
     ) -> MediaStateResult:
-        """Change an attendee's media state; :class:`~bridge.spaces.errors.PreventUnmuting` when an
+        """Change an attendee's media state; :class:`~bridge.conference.client.errors.PreventUnmuting` when an
         unmute is refused by the space."""
         payload = {
             key: value

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 
 class SpacesError(Exception):
-    """Base of every error raised by :mod:`bridge.spaces`."""
+    """Base of every error raised by :mod:`bridge.conference.client`."""
 
 
 class TransportError(SpacesError):

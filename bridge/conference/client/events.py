@@ -4,7 +4,7 @@ Server events come from ``MEDIA_SESSION_RESPONSE`` payloads (``{category, topicI
 version}``) through :func:`parse_event`, a pure function: unknown categories are ignored (a newer
 server may send more), malformed payloads are reported to ``on_malformed`` and dropped, and nothing a
 server sends makes it raise. Connection events (:class:`Connected`, :class:`Disconnected`,
-:class:`Resynced`) come from :class:`bridge.spaces.realtime.SpacesSubscription` itself.
+:class:`Resynced`) come from :class:`bridge.conference.client.realtime.SpacesSubscription` itself.
 
 Every space event carries ``space_id`` (the payload's ``topicId``) first, so that one subscription can
 serve many spaces.

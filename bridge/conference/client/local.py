@@ -19,7 +19,7 @@ import structlog
 from .errors import NotFound
 from .events import Connected, SpacesEvent, parse_event
 
-log = structlog.get_logger("bridge.spaces")
+log = structlog.get_logger("bridge.conference.client")
 
 Payload = Mapping[str, object]
 
@@ -35,7 +35,7 @@ class EventSource(Protocol):
 
 
 class LocalSubscription:
-    """:class:`~bridge.spaces.realtime.SpacesSubscription`'s interface over an in-process server."""
+    """:class:`~bridge.conference.client.realtime.SpacesSubscription`'s interface over an in-process server."""
 
     def __init__(self, source: EventSource, *, on_event: Callable[[SpacesEvent], None]) -> None:
         self._source = source

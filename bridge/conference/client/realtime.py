@@ -4,9 +4,9 @@ The reconnection loop is ours, not python-socketio's: its built-in one does not 
 *server* closes the connection (a graceful restart sends an Engine.IO CLOSE first, and the client
 then sees itself as "disconnected on purpose"), and it does not retry a failed first connection.
 Here one supervisor task connects, re-sends every remembered subscription, reports
-:class:`~bridge.spaces.events.Connected` (and :class:`~bridge.spaces.events.Resynced` after a
+:class:`~bridge.conference.client.events.Connected` (and :class:`~bridge.conference.client.events.Resynced` after a
 reconnection, so that callers re-read what they missed), waits for the drop, reports
-:class:`~bridge.spaces.events.Disconnected`, and tries again with jittered exponential backoff for
+:class:`~bridge.conference.client.events.Disconnected`, and tries again with jittered exponential backoff for
 as long as the subscription is open.
 
 python-socketio ships no type information; it is confined to this module.
@@ -31,7 +31,7 @@ from .events import Connected, Disconnected, Resynced, SpacesEvent, parse_event
 
 __all__ = ["NAMESPACE", "SpacesSubscription"]
 
-log = structlog.get_logger("bridge.spaces")
+log = structlog.get_logger("bridge.conference.client")
 
 NAMESPACE: Final = "/chat"
 _RESPONSE: Final = "MEDIA_SESSION_RESPONSE"

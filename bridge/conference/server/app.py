@@ -21,7 +21,7 @@ from .model import Role
 from .realtime import Realtime
 from .state import Conference
 
-log = structlog.get_logger("bridge.server")
+log = structlog.get_logger("bridge.conference.server")
 
 MAX_BODY = 64 * 1024
 """Largest request body: the biggest legitimate one (an exclusion list of 500 ids) is ~20 KiB."""

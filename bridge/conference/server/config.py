@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import ConfigError
+from ...config import ConfigError
 from .model import Caller, GuestPolicy, Role, Settings
 
 _NAME = re.compile(r"[A-Za-z0-9._~-]{1,64}")

@@ -22,7 +22,7 @@ from .errors import ApiError, BadRequest, Unauthorized
 from .model import JSON, Caller, Event, GuestPolicy, Outcome, Role
 from .state import Conference
 
-log = structlog.get_logger("bridge.server.http")
+log = structlog.get_logger("bridge.conference.server.http")
 
 
 class Publisher(Protocol):

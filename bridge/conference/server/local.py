@@ -21,7 +21,7 @@ from .http import INTERNAL, ROUTES, Publisher, Route, error_body
 from .model import Caller
 from .state import Conference
 
-log = structlog.get_logger("bridge.server.local")
+log = structlog.get_logger("bridge.conference.server.local")
 
 _PARAM = re.compile(r"\{(\w+)\}")
 

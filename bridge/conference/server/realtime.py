@@ -21,7 +21,7 @@ from .errors import ApiError, BadRequest, NotFound
 from .model import JSON, Caller, Event
 from .state import Conference
 
-log = structlog.get_logger("bridge.server.realtime")
+log = structlog.get_logger("bridge.conference.server.realtime")
 
 NAMESPACE = "/chat"
 RESPONSE = "MEDIA_SESSION_RESPONSE"

@@ -1,5 +1,5 @@
 """Rules shared by the conference actions: who may act, who may unmute, and the events that state
-changes produce. Pure functions over ``bridge.server.model`` data (no I/O, clock or randomness).
+changes produce. Pure functions over ``bridge.conference.server.model`` data (no I/O, clock or randomness).
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 ``Conference`` holds spaces, meetings, attendees, the lobby queue and hands. Each action takes the
 ``Caller`` (name and role of the bearer token), checks role and ownership, changes the state and
 returns an ``Outcome``: the events to emit, in order, and the answer's body; or raises an ``ApiError``
-(``bridge.server.errors``). Nothing here does I/O, reads a clock or draws random numbers: ids and the
+(``bridge.conference.server.errors``). Nothing here does I/O, reads a clock or draws random numbers: ids and the
 clock are injected, so tests step through any interleaving by hand (STYLE.md §1).
 
-The invariant every action keeps (and ``tests/server/test_state.py`` checks after random sequences):
+The invariant every action keeps (and ``tests/conference/server/test_state.py`` checks after random sequences):
 while a space prevents unmuting, every unmuted attendee is a moderator or has an accepted hand.
 
 Event order, the same for every action: the action's own event first (``muting``, permission

@@ -1,4 +1,4 @@
-"""The real conference server (``bridge.server``) started in-process on loopback, for client tests."""
+"""The real conference server (``bridge.conference.server``) started in-process on loopback, for client tests."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import TypeVar
 
-from bridge.server.app import RunningServer, new_conference, start_server
-from bridge.server.config import ServerConfig, SpaceConfig, TokenConfig
-from bridge.server.model import GuestPolicy, Role, Settings
-from bridge.spaces.client import SpacesClient
-from bridge.spaces.events import SpacesEvent
+from bridge.conference.client.client import SpacesClient
+from bridge.conference.client.events import SpacesEvent
+from bridge.conference.server.app import RunningServer, new_conference, start_server
+from bridge.conference.server.config import ServerConfig, SpaceConfig, TokenConfig
+from bridge.conference.server.model import GuestPolicy, Role, Settings
 
 T = TypeVar("T")
 E = TypeVar("E")

@@ -1,4 +1,4 @@
-"""SpacesClient against the real conference server (bridge.server) on loopback, and against tiny
+"""SpacesClient against the real conference server (bridge.conference.server) on loopback, and against tiny
 aiohttp apps that misbehave on purpose (503s, slowness, garbage) to exercise retries and errors."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from aiohttp import web
 
-from bridge.spaces.client import SpacesClient
-from bridge.spaces.errors import (
+from bridge.conference.client.client import SpacesClient
+from bridge.conference.client.errors import (
     ApiError,
     BadRequest,
     ConnectError,
@@ -28,7 +28,7 @@ from bridge.spaces.errors import (
     Unauthorized,
     api_error,
 )
-from bridge.spaces.models import GuestPolicy, Hand, JoinResult, MediaState, Role
+from bridge.conference.client.models import GuestPolicy, Hand, JoinResult, MediaState, Role
 
 from .harness import BRIDGE, MEMBER, MODERATOR, OTHER_BRIDGE, client, conference_server, run
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.spaces.events import (
+from bridge.conference.client.events import (
     CATEGORIES,
     AttendeeJoined,
     AttendeeLeft,
@@ -24,7 +24,14 @@ from bridge.spaces.events import (
     TracksStatusChangeRequest,
     parse_event,
 )
-from bridge.spaces.models import GuestPolicy, Hand, MediaState, Role, RosterEntry, Settings
+from bridge.conference.client.models import (
+    GuestPolicy,
+    Hand,
+    MediaState,
+    Role,
+    RosterEntry,
+    Settings,
+)
 
 ENTRY = {
     "attendeeId": "a1",

@@ -11,8 +11,8 @@ import pytest
 import socketio  # type: ignore[import-untyped]
 from aiohttp import web
 
-from bridge.spaces.errors import ConnectError, Forbidden, NotFound
-from bridge.spaces.events import (
+from bridge.conference.client.errors import ConnectError, Forbidden, NotFound
+from bridge.conference.client.events import (
     AttendeeJoined,
     AttendeeLeft,
     AttendeeUpdated,
@@ -29,7 +29,7 @@ from bridge.spaces.events import (
     TracksStatus,
     TracksStatusChangeRequest,
 )
-from bridge.spaces.realtime import SpacesSubscription
+from bridge.conference.client.realtime import SpacesSubscription
 
 from .harness import BRIDGE, MODERATOR, EventLog, client, conference_server, restart, run, start
 
@@ -379,7 +379,7 @@ def test_server_close_ends_connections_at_once_and_twice_is_harmless() -> None:
 def test_close_while_connecting_always_ends() -> None:
     """close() at many points of the first connection ends the subscription. (python-socketio
     can swallow a cancellation inside connect(); the daemon's shutdown once hung on it, seen in
-    tests/test_transport.py, whose timing hits that window.)"""
+    tests/transport/test_transport.py, whose timing hits that window.)"""
 
     async def scenario() -> None:
         async with conference_server() as srv:

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from bridge.conference.server.config import ServerConfig, embedded_default
+from bridge.conference.server.model import Caller, GuestPolicy, Role
 from bridge.config import ConfigError
-from bridge.server.config import ServerConfig, embedded_default
-from bridge.server.model import Caller, GuestPolicy, Role
 
 TOKEN = {"name": "console", "role": "moderator", "token": "a-long-enough-token"}
 

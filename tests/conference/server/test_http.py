@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 import socketio
 
-from bridge.server.app import RunningServer, start_server
-from bridge.server.config import ServerConfig, SpaceConfig, TokenConfig, embedded_default
-from bridge.server.model import GuestPolicy, Role, Settings
+from bridge.conference.server.app import RunningServer, start_server
+from bridge.conference.server.config import ServerConfig, SpaceConfig, TokenConfig, embedded_default
+from bridge.conference.server.model import GuestPolicy, Role, Settings
 
 MOD = "moderator-token-0123456789"
 MEMBER = "member-token-0123456789"

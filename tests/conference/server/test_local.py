@@ -13,13 +13,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bridge.server.app import RunningServer, start_server
-from bridge.server.state import Conference
-from bridge.spaces.errors import NotFound
-from bridge.spaces.events import Connected
-from bridge.spaces.local import LocalSubscription
-from bridge.spaces.realtime import SpacesSubscription
-from tests.server.test_http import BRIDGE, CONFIG, GUEST, MEMBER, MOD, Listener
+from bridge.conference.client.errors import NotFound
+from bridge.conference.client.events import Connected
+from bridge.conference.client.local import LocalSubscription
+from bridge.conference.client.realtime import SpacesSubscription
+from bridge.conference.server.app import RunningServer, start_server
+from bridge.conference.server.state import Conference
+from tests.conference.server.test_http import BRIDGE, CONFIG, GUEST, MEMBER, MOD, Listener
 
 M = "/api/spaces/{space}/meetings/{meeting}"
 # (method, path, token, body); {meeting} is the active meeting of the space the path names, and

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.server.config import SpaceConfig
-from bridge.server.errors import (
+from bridge.conference.server.config import SpaceConfig
+from bridge.conference.server.errors import (
     ApiError,
     BadRequest,
     Conflict,
@@ -20,8 +20,16 @@ from bridge.server.errors import (
     NotFound,
     PreventUnmuting,
 )
-from bridge.server.model import Caller, Category, GuestPolicy, Hand, Outcome, Role, Settings
-from bridge.server.state import Conference
+from bridge.conference.server.model import (
+    Caller,
+    Category,
+    GuestPolicy,
+    Hand,
+    Outcome,
+    Role,
+    Settings,
+)
+from bridge.conference.server.state import Conference
 
 MOD = Caller("console", Role.MODERATOR)
 MOD2 = Caller("chair", Role.MODERATOR)

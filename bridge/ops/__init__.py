@@ -1,0 +1,1 @@
+"""Operations: logs, metrics, the operations HTTP endpoint, systemd notification and worker processes."""
