@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from bridge.conference.server.config import ServerConfig, embedded_default
-from bridge.conference.server.model import Caller, GuestPolicy, Role
+from bridge.conference.server.model import Caller
+from bridge.conference.wire import GuestPolicy, Role
 from bridge.config import ConfigError
 
 TOKEN = {"name": "console", "role": "moderator", "token": "a-long-enough-token"}
