@@ -40,7 +40,7 @@ from .conference.server.config import (
     token_for,
 )
 from .conference.server.local import LocalApi
-from .conference.server.model import Role
+from .conference.wire import Role
 from .config import Config, ConfigError, LimitsConfig, Listen, load
 from .media.anchor import MediaAnchor
 from .ops import logs

@@ -33,9 +33,10 @@ def test_image_runs_unprivileged_with_a_health_check() -> None:
 def test_console_files_are_package_data() -> None:
     """A non-editable install (the image's) must carry the console's files."""
     pyproject = (ROOT / "pyproject.toml").read_text()
-    console = ROOT / "bridge" / "server" / "console"
-    for path in console.rglob("*"):
-        if path.is_file():
-            pattern = f"console/{'vendor/' if path.parent.name == 'vendor' else ''}*"
-            suffix = "" if path.parent.name == "vendor" else path.suffix
-            assert f'"{pattern}{suffix}"' in pyproject, path
+    console = ROOT / "bridge" / "conference" / "server" / "console"
+    files = [path for path in console.rglob("*") if path.is_file()]
+    assert len(files) >= 4, console  # index.html, console.js and .css, the vendored client
+    for path in files:
+        pattern = f"console/{'vendor/' if path.parent.name == 'vendor' else ''}*"
+        suffix = "" if path.parent.name == "vendor" else path.suffix
+        assert f'"{pattern}{suffix}"' in pyproject, path

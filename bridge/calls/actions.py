@@ -11,6 +11,7 @@ import structlog
 
 from ..conference.client.client import SpacesClient
 from ..conference.client.errors import PreventUnmuting, SpacesError, is_refusal
+from ..conference.wire import PHONE
 from ..ops.metrics import Metrics
 from ..sip import bodies, sdp
 from ..sip.endpoint import Endpoint
@@ -24,7 +25,7 @@ from .signalling import Responder, Signalling
 log = structlog.get_logger("bridge.calls")
 
 ACCEPT_INFO = (bodies.DTMF_RELAY, bodies.DTMF, bodies.SPACES_JSON)
-ATTENDEE_TYPE = "phone"
+ATTENDEE_TYPE = PHONE
 RETRY_AFTER = (("Retry-After", "30"),)
 
 

@@ -1,16 +1,15 @@
-"""``[auth]``: digest users mapped to roles, and source networks (SPEC §2)."""
+"""``[auth]``: digest users mapped to roles, and source networks (docs/behaviour.md, SIP
+surface)."""
 
 from __future__ import annotations
 
 import ipaddress
-import os
-import pathlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..sip.uri import is_token
-from .values import ConfigError
+from .values import ConfigError, secret
 from .values import get as _get
 from .values import known as _known
 from .values import seconds as _seconds
@@ -26,7 +25,8 @@ class AuthUser:
 
 @dataclass(frozen=True, slots=True)
 class AuthConfig:
-    """Who may call (SPEC §2): digest users and source networks. Empty = anyone, as a guest."""
+    """Who may call (docs/behaviour.md, SIP surface): digest users and source networks. Empty =
+    anyone, as a guest."""
 
     realm: str = "spaces-bridge"
     nonce_lifetime_seconds: float = 300.0
@@ -40,6 +40,9 @@ class AuthConfig:
     """Source networks refused with 403, even inside ``allow``."""
 
 
+_DEFAULT = AuthConfig()
+
+
 def read_auth(data: Mapping[str, Any], source: str) -> AuthConfig:
     _known(
         data,
@@ -47,10 +50,10 @@ def read_auth(data: Mapping[str, Any], source: str) -> AuthConfig:
         source,
         "auth.",
     )
-    algorithms = _get(data, "algorithms", list, source, "auth.", ["SHA-256", "MD5"])
+    algorithms = _get(data, "algorithms", list, source, "auth.", list(_DEFAULT.algorithms))
     if not algorithms or not all(a in ("SHA-256", "MD5") for a in algorithms):
         raise ConfigError(source, "auth.algorithms", 'expected a list of "SHA-256" and "MD5"')
-    realm = _get(data, "realm", str, source, "auth.", "spaces-bridge")
+    realm = _get(data, "realm", str, source, "auth.", _DEFAULT.realm)
     if not realm or '"' in realm or "\\" in realm:
         raise ConfigError(source, "auth.realm", "expected a realm without quotes or backslashes")
     users: list[AuthUser] = []
@@ -79,26 +82,16 @@ def read_auth(data: Mapping[str, Any], source: str) -> AuthConfig:
             except (TypeError, ValueError) as exc:
                 raise ConfigError(source, f"auth.{name}", f"not a network: {item!r}") from exc
         networks[name] = tuple(items)
-    lifetime = _seconds(data, "nonce_lifetime_seconds", source, 300.0, "auth.")
+    lifetime = _seconds(
+        data, "nonce_lifetime_seconds", source, _DEFAULT.nonce_lifetime_seconds, "auth."
+    )
     return AuthConfig(
         realm, lifetime, tuple(algorithms), tuple(users), networks["allow"], networks["deny"]
     )
 
 
 def _password(item: Mapping[str, Any], source: str, key: str) -> str:
-    given = [k for k in ("password_file", "password_env") if k in item]
-    if len(given) != 1:
+    password = secret(item, "password", source, key + ".")
+    if password is None:
         raise ConfigError(source, key, "expected password_file or password_env (never inline)")
-    where = _get(item, given[0], str, source, key + ".", "")
-    if given[0] == "password_file":
-        try:
-            secret = pathlib.Path(where).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                source, key + ".password_file", f"cannot read: {exc.strerror}"
-            ) from exc
-    else:
-        secret = os.environ.get(where, "").strip()
-    if not secret:
-        raise ConfigError(source, f"{key}.{given[0]}", "the password is empty")
-    return secret
+    return password

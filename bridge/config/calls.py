@@ -1,4 +1,5 @@
-"""``[calls]`` (per-call behaviour, SPEC §4-§6) and ``[dialplan]`` (aliases of spaces)."""
+"""``[calls]`` (per-call behaviour: docs/behaviour.md, Phone to server, Server to phone and Lobby)
+and ``[dialplan]`` (aliases of spaces)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from .values import seconds as _seconds
 
 @dataclass(frozen=True, slots=True)
 class CallsConfig:
-    """Per-call behaviour (SPEC §4-§6)."""
+    """Per-call behaviour (docs/behaviour.md, Phone to server, Server to phone and Lobby)."""
 
     lobby_timeout_seconds: float = 300.0
     """How long a guest may wait in the lobby before 480 Temporarily Unavailable."""
@@ -36,6 +37,7 @@ class CallsConfig:
 
 
 _SIGNALLING = ("sdp", "info", "conference")
+_DEFAULT = CallsConfig()
 
 
 def read_calls(data: Mapping[str, Any], source: str) -> CallsConfig:
@@ -52,8 +54,8 @@ def read_calls(data: Mapping[str, Any], source: str) -> CallsConfig:
     )
     _known(data, keys, source, "calls.")
     sequences: dict[str, str] = {}
-    for name, default in (("mute_key", "*6"), ("hand_key", "*9"), ("mute_all_key", "*7")):
-        value = _get(data, name, str, source, "calls.", default)
+    for name in ("mute_key", "hand_key", "mute_all_key"):
+        value = _get(data, name, str, source, "calls.", getattr(_DEFAULT, name))
         if not value or any(c not in "0123456789*#ABCD" for c in value) or len(value) > 8:
             raise ConfigError(source, "calls." + name, "expected 1-8 DTMF keys (0-9 * # A-D)")
         sequences[name] = value
@@ -67,11 +69,8 @@ def read_calls(data: Mapping[str, Any], source: str) -> CallsConfig:
                 source, "calls." + name, "must not equal or begin another key sequence"
             )
     signalling: dict[str, tuple[str, ...]] = {}
-    for name, fallback in (
-        ("legacy_signalling", ["sdp", "conference"]),
-        ("modern_signalling", ["sdp", "info", "conference"]),
-    ):
-        methods = _get(data, name, list, source, "calls.", fallback)
+    for name in ("legacy_signalling", "modern_signalling"):
+        methods = _get(data, name, list, source, "calls.", list(getattr(_DEFAULT, name)))
         if not all(item in _SIGNALLING for item in methods):
             raise ConfigError(
                 source, "calls." + name, 'expected a list of "sdp", "info", "conference"'
@@ -92,14 +91,23 @@ def read_calls(data: Mapping[str, Any], source: str) -> CallsConfig:
                 source, key + ".signalling", 'expected a list of "sdp", "info", "conference"'
             )
         agents.append((match, tuple(methods)))
-    lobby_mode = _get(data, "lobby_mode", str, source, "calls.", "ring")
+    lobby_mode = _get(data, "lobby_mode", str, source, "calls.", _DEFAULT.lobby_mode)
     if lobby_mode not in ("ring", "answer"):
         raise ConfigError(source, "calls.lobby_mode", 'expected "ring" or "answer"')
     return CallsConfig(
         lobby_mode=lobby_mode,
-        lobby_timeout_seconds=_seconds(data, "lobby_timeout_seconds", source, 300.0, "calls."),
+        lobby_timeout_seconds=_seconds(
+            data, "lobby_timeout_seconds", source, _DEFAULT.lobby_timeout_seconds, "calls."
+        ),
         ringing_interval_seconds=max(
-            1.0, _seconds(data, "ringing_interval_seconds", source, 60.0, "calls.")
+            1.0,
+            _seconds(
+                data,
+                "ringing_interval_seconds",
+                source,
+                _DEFAULT.ringing_interval_seconds,
+                "calls.",
+            ),
         ),
         mute_key=sequences["mute_key"],
         hand_key=sequences["hand_key"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import pathlib
 from collections.abc import Mapping
 from typing import Any
@@ -77,3 +78,36 @@ def seconds(
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ConfigError(source, prefix + key, "expected a number of seconds >= 0")
     return float(value)
+
+
+def secret(
+    data: Mapping[str, Any], name: str, source: str, prefix: str, *, inline: bool = False
+) -> str | None:
+    """A secret named ``name`` read from ``<name>_file`` or ``<name>_env`` (and ``<name>`` itself
+    when ``inline`` is allowed); None when none is given. Exactly one source may be given, and an
+    empty secret is an error: a blank file or variable is a deployment mistake, not "no password".
+    Messages never repeat the secret, since configuration errors end up in logs."""
+    kinds = (name, f"{name}_file", f"{name}_env") if inline else (f"{name}_file", f"{name}_env")
+    given = [kind for kind in kinds if kind in data]
+    if not given:
+        return None
+    if len(given) > 1:
+        raise ConfigError(source, prefix + given[1], f"give one of {', '.join(kinds)}, not both")
+    kind = given[0]
+    where = get(data, kind, str, source, prefix, "")
+    if kind.endswith("_file"):
+        try:
+            value = pathlib.Path(where).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                source, prefix + kind, f"cannot read {where}: {exc.strerror}"
+            ) from exc
+        if not value:
+            raise ConfigError(source, prefix + kind, f"{where} is empty")
+    elif kind.endswith("_env"):
+        value = os.environ.get(where, "").strip()
+        if not value:
+            raise ConfigError(source, prefix + kind, f"environment variable {where} is not set")
+    else:
+        value = where
+    return value

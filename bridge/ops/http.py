@@ -1,4 +1,5 @@
-"""The operations endpoint: ``/metrics`` (Prometheus), ``/healthz`` and ``/readyz`` (SPEC §9).
+"""The operations endpoint: ``/metrics`` (Prometheus), ``/healthz`` and ``/readyz``
+(docs/operations.md).
 
 ``/healthz`` says the process and its event loop answer. ``/readyz`` says the bridge can take calls:
 its SIP listeners are up and the conference server's event stream is connected; otherwise 503 with
@@ -13,6 +14,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .metrics import Metrics
+from .web import serve
 
 Readiness = Callable[[], list[str]]
 """Returns what keeps the bridge from being ready (empty: ready)."""
@@ -46,14 +48,4 @@ async def start_ops(
     metrics: Metrics, not_ready: Readiness, host: str, port: int
 ) -> tuple[web.AppRunner, str]:
     """Serve the endpoint on ``host:port``; returns the runner (to clean up) and its base URL."""
-    runner = web.AppRunner(build_ops_app(metrics, not_ready), access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    try:
-        await site.start()
-    except OSError:
-        await runner.cleanup()
-        raise
-    bound_host, bound_port = runner.addresses[0][:2]
-    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    return runner, f"http://{shown}:{bound_port}"
+    return await serve(build_ops_app(metrics, not_ready), host, port)

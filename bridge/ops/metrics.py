@@ -1,4 +1,4 @@
-"""Prometheus metrics, each declared once, all named ``spaces_bridge_*`` (SPEC §9).
+"""Prometheus metrics, each declared once, all named ``spaces_bridge_*`` (docs/operations.md).
 
 They live on a registry of their own (not the process-global one), so that several daemons in one
 test process, or a reload, never collide. Counting on hot paths is a dictionary lookup and an add;

@@ -20,6 +20,11 @@ class Transport(StrEnum):
     def via_name(self) -> str:
         return self.value.upper()
 
+    @property
+    def default_port(self) -> int:
+        """The port a URI or Via without one means (RFC 3261 §19.1.2, §18.2.2)."""
+        return 5061 if self is Transport.TLS else 5060
+
 
 def host_text(host: str) -> str:
     """``host`` as written in a URI, Via or listen address: IPv6 in brackets (RFC 3261 §25.1)."""

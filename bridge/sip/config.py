@@ -36,9 +36,7 @@ class EndpointConfig:
 
     def address(self, transport: Transport) -> tuple[str, int]:
         """The host and port we advertise on ``transport``."""
-        return self.local.get(
-            transport, ("127.0.0.1", 5061 if transport is Transport.TLS else 5060)
-        )
+        return self.local.get(transport, ("127.0.0.1", transport.default_port))
 
     def via(self, transport: Transport, token: str) -> Via:
         """The Via of a request we send on ``transport``; ``token`` makes its branch unique."""

@@ -171,7 +171,7 @@ def response_destination(source: Address, via: Via | None) -> Address:
         return source
     if via.wants_rport:
         return source
-    return Address(Transport.UDP, source.host, via.port or 5060)
+    return Address(Transport.UDP, source.host, via.port or Transport.UDP.default_port)
 
 
 def has_routing_headers(request: Request) -> bool:

@@ -16,7 +16,8 @@ from bridge.conference.client.client import SpacesClient
 from bridge.conference.client.realtime import SpacesSubscription
 from bridge.conference.server.app import RunningServer, start_server
 from bridge.conference.server.config import ServerConfig, SpaceConfig, TokenConfig
-from bridge.conference.server.model import Role, Settings
+from bridge.conference.server.model import Settings
+from bridge.conference.wire import Role
 from bridge.media.anchor import MediaAnchor
 from bridge.sip import sdp
 from bridge.sip.address import Address, Transport
@@ -135,9 +136,9 @@ class Phone:
                 self.answers.append(response.status)
                 if 200 <= response.status < 300:
                     self.dialog = self.dialog or dialog
-                    answer = sdp.parse_sdp(response.body)
-                    assert answer.audio is not None
-                    self.told = answer.audio.direction
+                    answered = sdp.parse_sdp(response.body)
+                    assert answered.audio is not None
+                    self.told = answered.audio.direction
                 if self.again and response.status != 491:
                     self.again = False
                     self.reoffer()

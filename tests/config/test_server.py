@@ -6,16 +6,17 @@ from typing import Any
 
 import pytest
 
-from bridge.conference.server.config import ServerConfig, embedded_default
+from bridge.conference.server.config import embedded_default
 from bridge.conference.server.model import Caller
 from bridge.conference.wire import GuestPolicy, Role
 from bridge.config import ConfigError
+from bridge.config.server import read_server
 
 TOKEN = {"name": "console", "role": "moderator", "token": "a-long-enough-token"}
 
 
 def test_valid_table() -> None:
-    config = ServerConfig.from_mapping(
+    config = read_server(
         {
             "host": "::1",
             "port": 0,
@@ -35,7 +36,7 @@ def test_valid_table() -> None:
 def test_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPACES_TOKEN", "secret-from-the-environment")
     entry = {"name": "b", "role": "bridge", "token_env": "SPACES_TOKEN"}
-    config = ServerConfig.from_mapping({"tokens": [entry]}, "f.toml")
+    config = read_server({"tokens": [entry]}, "f.toml")
     assert config.caller("secret-from-the-environment") == Caller("b", Role.BRIDGE)
 
 
@@ -63,14 +64,14 @@ def test_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_errors_name_file_and_key(data: dict[str, Any], key: str) -> None:
     with pytest.raises(ConfigError) as info:
-        ServerConfig.from_mapping(data, "f.toml")
+        read_server(data, "f.toml")
     assert (info.value.source, info.value.key) == ("f.toml", key)
     assert "a-long-enough-token" not in str(info.value)
 
 
 def test_meeting_capacity_is_read() -> None:
-    assert ServerConfig.from_mapping({}, "f.toml").meeting_capacity == 500
-    assert ServerConfig.from_mapping({"meeting_capacity": 60000}, "f").meeting_capacity == 60000
+    assert read_server({}, "f.toml").meeting_capacity == 500
+    assert read_server({"meeting_capacity": 60000}, "f").meeting_capacity == 60000
 
 
 def test_embedded_default() -> None:

@@ -1,4 +1,4 @@
-"""The bridge's client of the conference server API (SPEC §8, docs/conference-api.md).
+"""The bridge's client of the conference server API (docs/conference-api.md).
 
 - :mod:`.client`: ``SpacesClient``, the HTTP calls, with retries for idempotent ones;
 - :mod:`.realtime`: ``SpacesSubscription``, the Socket.IO events, reconnecting for ever;

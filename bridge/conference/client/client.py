@@ -1,10 +1,10 @@
-"""HTTP client of the conference server API (SPEC §8, docs/conference-api.md).
+"""HTTP client of the conference server API (docs/conference-api.md).
 
 One keep-alive :class:`aiohttp.ClientSession` per client, a timeout per request, and bounded retries
 with jittered exponential backoff for idempotent calls only (GET, DELETE, the settings PATCH): a POST
 that timed out may have been applied, and applying a mute-all or a raised hand twice is not harmless.
-Answers become frozen values from :mod:`bridge.conference.client.models`; failures become the exception tree of
-:mod:`bridge.conference.client.errors`.
+Answers become frozen values from :mod:`bridge.conference.client.models`; failures become the
+exception tree of :mod:`bridge.conference.client.errors`.
 
 Latency of every attempt goes to an optional ``on_request(route_template, status, seconds)`` observer
 (``status`` is ``None`` when no answer came), so metrics stay in the adapter that owns them.
@@ -24,6 +24,7 @@ from urllib.parse import quote
 import aiohttp
 import structlog
 
+from ..wire import Permission
 from .errors import (
     ConnectError,
     InvalidResponse,
@@ -361,7 +362,7 @@ class SpacesClient:
             _ATTENDEES + "/raisedhands" + action,
             meeting + "/attendees/raisedhands" + action,
             json_body={
-                permissions_key: ["PERMISSION_UNMUTE"],
+                permissions_key: [Permission.UNMUTE],
                 "attendeeId": attendee_id,
                 "attendeeType": attendee_type,
             },

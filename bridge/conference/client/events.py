@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..wire import Category
 from .models import (
     PayloadError,
     RosterEntry,
@@ -163,7 +164,8 @@ class Disconnected:
 @dataclass(frozen=True, slots=True)
 class Resynced:
     """After a *re*connection: ``space_ids`` are subscribed again, but events were missed while
-    disconnected, so callers must re-read the state they rely on (SPEC §7)."""
+    disconnected, so callers must re-read the state they rely on (docs/behaviour.md, Meeting
+    lifecycle)."""
 
     space_ids: tuple[str, ...]
 
@@ -238,17 +240,17 @@ def _settings(space: str, c: Mapping[str, Any]) -> SpacesEvent:
 
 
 CATEGORIES: Mapping[str, _Reader] = {
-    "tracksstatus": _tracks_status,
-    "request.tracksstatus.change": _change_request,
-    "app.event.all.parties.muting": _muting,
-    "app.event.all.parties.muted": _muted,
-    "app.event.meeting.permission.requested": _requested,
-    "app.event.meeting.permission.updated": _updated,
-    "app.event.meeting.ended": _ended,
-    "app.event.attendee.joined": _joined,
-    "app.event.attendee.updated": _attendee_updated,
-    "app.event.attendee.left": _left,
-    "app.event.space.settings.updated": _settings,
+    Category.TRACKSSTATUS: _tracks_status,
+    Category.REQUEST_TRACKSSTATUS: _change_request,
+    Category.ALL_MUTING: _muting,
+    Category.ALL_MUTED: _muted,
+    Category.PERMISSION_REQUESTED: _requested,
+    Category.PERMISSION_UPDATED: _updated,
+    Category.MEETING_ENDED: _ended,
+    Category.ATTENDEE_JOINED: _joined,
+    Category.ATTENDEE_UPDATED: _attendee_updated,
+    Category.ATTENDEE_LEFT: _left,
+    Category.SETTINGS_UPDATED: _settings,
 }
 """Every category this client understands, with its content reader."""
 

@@ -35,7 +35,8 @@ class EventSource(Protocol):
 
 
 class LocalSubscription:
-    """:class:`~bridge.conference.client.realtime.SpacesSubscription`'s interface over an in-process server."""
+    """:class:`~bridge.conference.client.realtime.SpacesSubscription`'s interface over an
+    in-process server."""
 
     def __init__(self, source: EventSource, *, on_event: Callable[[SpacesEvent], None]) -> None:
         self._source = source

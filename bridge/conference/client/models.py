@@ -1,9 +1,9 @@
 """Typed values of the conference API (docs/conference-api.md) and their strict JSON readers.
 
-Every value is a frozen dataclass so that calls keep plain data (SPEC §7) and events can carry it.
-Readers accept extra keys (a newer server may add fields) but reject missing or mistyped ones with
-:class:`PayloadError`; the HTTP client turns that into ``InvalidResponse`` and the event parser into
-"malformed, counted, dropped".
+Every value is a frozen dataclass so that calls keep plain data (docs/behaviour.md, Meeting
+lifecycle) and events can carry it. Readers accept extra keys (a newer server may add fields) but
+reject missing or mistyped ones with :class:`PayloadError`; the HTTP client turns that into
+``InvalidResponse`` and the event parser into "malformed, counted, dropped".
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from ..wire import GuestPolicy, Hand, Role
 
 __all__ = [
     "Attendee",
@@ -35,30 +37,6 @@ E = TypeVar("E", bound=enum.StrEnum)
 
 class PayloadError(ValueError):
     """A JSON value does not have the shape the API contract fixes."""
-
-
-class GuestPolicy(enum.StrEnum):
-    """How a space treats guests (SPEC §6)."""
-
-    ALWAYS_ACCEPT = "ALWAYS_ACCEPT"
-    ALWAYS_DENY = "ALWAYS_DENY"
-    ASK_MODERATOR = "ASK_MODERATOR"
-
-
-class Role(enum.StrEnum):
-    """An attendee's role in the meeting (the ``bridge`` role is a token role, never an attendee's)."""
-
-    MODERATOR = "moderator"
-    MEMBER = "member"
-    GUEST = "guest"
-
-
-class Hand(enum.StrEnum):
-    """State of an attendee's raised hand."""
-
-    LOWERED = "lowered"
-    RAISED = "raised"
-    ACCEPTED = "accepted"
 
 
 @dataclass(frozen=True, slots=True)

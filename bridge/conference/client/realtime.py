@@ -4,9 +4,10 @@ The reconnection loop is ours, not python-socketio's: its built-in one does not 
 *server* closes the connection (a graceful restart sends an Engine.IO CLOSE first, and the client
 then sees itself as "disconnected on purpose"), and it does not retry a failed first connection.
 Here one supervisor task connects, re-sends every remembered subscription, reports
-:class:`~bridge.conference.client.events.Connected` (and :class:`~bridge.conference.client.events.Resynced` after a
-reconnection, so that callers re-read what they missed), waits for the drop, reports
-:class:`~bridge.conference.client.events.Disconnected`, and tries again with jittered exponential backoff for
+:class:`~bridge.conference.client.events.Connected` (and
+:class:`~bridge.conference.client.events.Resynced` after a reconnection, so that callers re-read what
+they missed), waits for the drop, reports :class:`~bridge.conference.client.events.Disconnected`,
+and tries again with jittered exponential backoff for
 as long as the subscription is open.
 
 python-socketio ships no type information; it is confined to this module.
@@ -26,6 +27,10 @@ import aiohttp
 import socketio  # type: ignore[import-untyped]
 import structlog
 
+from ..wire import NAMESPACE, Category
+from ..wire import RESPONSE as _RESPONSE
+from ..wire import SEND as _SEND
+from ..wire import SUBSCRIBE as _SUBSCRIBE
 from .errors import ApiError, ConnectError, api_error
 from .events import Connected, Disconnected, Resynced, SpacesEvent, parse_event
 
@@ -33,10 +38,6 @@ __all__ = ["NAMESPACE", "SpacesSubscription"]
 
 log = structlog.get_logger("bridge.conference.client")
 
-NAMESPACE: Final = "/chat"
-_RESPONSE: Final = "MEDIA_SESSION_RESPONSE"
-_SUBSCRIBE: Final = "SUBSCRIBE_CHANNEL"
-_SEND: Final = "SEND_MEDIA_SESSION_EVENTS"
 
 # Socket acks carry an error code but (in the contract) no HTTP status; this restores the status so
 # that refusals raise the same exception classes as the HTTP client. An ack's own integer "status"
@@ -195,7 +196,7 @@ class SpacesSubscription:
         if sio is None:
             raise ConnectError("not connected to the conference server's socket")
         payload: dict[str, Any] = {
-            "category": "tracksstatus",
+            "category": Category.TRACKSSTATUS,
             "topicId": space_id,
             "content": {"attendeeId": attendee_id, "audio": audio, "video": video},
         }

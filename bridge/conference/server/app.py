@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 
+from ...ops.web import serve
+from ..wire import Role
 from . import http
 from .config import ServerConfig
 from .local import LocalApi
-from .model import Role
 from .realtime import Realtime
 from .state import Conference
 
@@ -109,21 +110,9 @@ async def start_server(config: ServerConfig, conference: Conference | None = Non
     conference = conference or new_conference(config)
     # A stopping server waits at most 2 s for requests in flight (aiohttp's default is 60 s): a
     # browser console or a long poll must not hold up a restart.
-    runner = web.AppRunner(
-        build_app(config, conference),
-        access_log=None,
-        handle_signals=False,
-        shutdown_timeout=SHUTDOWN_TIMEOUT,
+    runner, url = await serve(
+        build_app(config, conference), config.host, config.port, shutdown_timeout=SHUTDOWN_TIMEOUT
     )
-    await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port)
-    try:
-        await site.start()
-    except OSError:
-        await runner.cleanup()
-        raise
-    host, port = runner.addresses[0][:2]
-    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     spaces = [s.id for s in config.spaces]
     log.info("conference server ready", url=url, spaces=spaces, config=config.source)
     if config.show_tokens:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import TypeVar
 
+from ..wire import Permission
 from .errors import BadRequest
 
 MAX_TEXT = 256
@@ -87,5 +88,5 @@ def str_list(body: Body, key: str, *, required: bool = False) -> list[str]:
 def permissions(body: Body, key: str) -> None:
     """``requestedPermissions`` and friends: only ``PERMISSION_UNMUTE`` exists (absent means it)."""
     for item in str_list(body, key):
-        if item != "PERMISSION_UNMUTE":
+        if item != Permission.UNMUTE:
             raise BadRequest(f"{key}: unknown permission {item!r}", "bad_field")

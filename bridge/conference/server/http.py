@@ -16,10 +16,11 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from ..wire import GuestPolicy, Role
 from . import fields
 from .config import ServerConfig
 from .errors import ApiError, BadRequest, Unauthorized
-from .model import JSON, Caller, Event, GuestPolicy, Outcome, Role
+from .model import JSON, Caller, Event, Outcome
 from .state import Conference
 
 log = structlog.get_logger("bridge.conference.server.http")

@@ -8,83 +8,26 @@ import datetime
 import functools
 import re
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
+
+from ..wire import (
+    EVENT_VERSION,
+    MODERN_VERSION,
+    SERVER_SENDER,
+    Category,
+    GuestPolicy,
+    Hand,
+    MeetingState,
+    Role,
+)
 
 JSON = dict[str, Any]
 """A JSON object as the wire carries it."""
 
-MODERN_VERSION = (1, 1)
-"""Clients reporting this version or higher are modern; absent, lower or unparsable is legacy."""
 
-EVENT_VERSION = "1.1"
-"""``version`` written in every ``MEDIA_SESSION_RESPONSE``."""
-
-SERVER_SENDER = "server"
-"""``sender`` of events that no attendee caused (admin actions, the server's own decisions)."""
-
-
-class Role(StrEnum):
-    """A token's role. Attendees carry one of the first three; ``bridge`` only acts for phones."""
-
-    MODERATOR = "moderator"
-    MEMBER = "member"
-    GUEST = "guest"
-    BRIDGE = "bridge"
-
-
-class GuestPolicy(StrEnum):
-    """What happens to a guest who joins a space."""
-
-    ALWAYS_ACCEPT = "ALWAYS_ACCEPT"
-    ALWAYS_DENY = "ALWAYS_DENY"
-    ASK_MODERATOR = "ASK_MODERATOR"
-
-
-class Hand(StrEnum):
-    """An attendee's hand: raised asks for PERMISSION_UNMUTE, accepted grants it."""
-
-    LOWERED = "lowered"
-    RAISED = "raised"
-    ACCEPTED = "accepted"
-
-
-class MeetingState(StrEnum):
-    """Whether a meeting still takes actions."""
-
-    ACTIVE = "active"
-    ENDED = "ended"
-
-
-class Permission(StrEnum):
-    """``kind`` of permission events."""
-
-    UNMUTE = "PERMISSION_UNMUTE"
-    MEETING_JOIN = "MEETING_JOIN"
-
-
-class PermissionState(StrEnum):
-    """``state`` of ``app.event.meeting.permission.updated``."""
-
-    GRANTED = "GRANTED"
-    REJECTED = "REJECTED"
-    WITHDRAWN = "WITHDRAWN"
-
-
-class Category(StrEnum):
-    """The closed set of ``MEDIA_SESSION_RESPONSE`` categories the server emits."""
-
-    TRACKSSTATUS = "tracksstatus"
-    REQUEST_TRACKSSTATUS = "request.tracksstatus.change"
-    ALL_MUTING = "app.event.all.parties.muting"
-    ALL_MUTED = "app.event.all.parties.muted"
-    PERMISSION_REQUESTED = "app.event.meeting.permission.requested"
-    PERMISSION_UPDATED = "app.event.meeting.permission.updated"
-    MEETING_ENDED = "app.event.meeting.ended"
-    ATTENDEE_JOINED = "app.event.attendee.joined"
-    ATTENDEE_UPDATED = "app.event.attendee.updated"
-    ATTENDEE_LEFT = "app.event.attendee.left"
-    SETTINGS_UPDATED = "app.event.space.settings.updated"
+DEFAULT_CAPACITY = 500
+"""Attendees (in the meeting and its lobby) one meeting holds unless configured otherwise: bounds
+memory and the size of roster answers and mute-all fan-out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +174,8 @@ _VERSION = re.compile(r"\s*(\d{1,6})(?:\.(\d{1,6}))?")
 
 
 def is_modern(version: str | None) -> bool:
-    """``1.1`` or higher is modern; absent, lower or unparsable (``"abc"``) is legacy (SPEC §2)."""
+    """``1.1`` or higher is modern; absent, lower or unparsable (``"abc"``) is legacy
+    (docs/conference-api.md, Data)."""
     if version is None:
         return False
     match = _VERSION.match(version)

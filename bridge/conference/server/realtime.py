@@ -15,6 +15,7 @@ import socketio  # type: ignore[import-untyped]
 import structlog
 from aiohttp import web
 
+from ..wire import NAMESPACE, RESPONSE, SEND, SUBSCRIBE, Category
 from . import fields
 from .config import ServerConfig
 from .errors import ApiError, BadRequest, NotFound
@@ -23,10 +24,6 @@ from .state import Conference
 
 log = structlog.get_logger("bridge.conference.server.realtime")
 
-NAMESPACE = "/chat"
-RESPONSE = "MEDIA_SESSION_RESPONSE"
-SUBSCRIBE = "SUBSCRIBE_CHANNEL"
-SEND = "SEND_MEDIA_SESSION_EVENTS"
 
 MAX_MESSAGE = 64 * 1024
 """Largest Socket.IO packet accepted: a tracksstatus report is under 200 bytes (security limit)."""
@@ -179,6 +176,6 @@ def _subscribed_space(data: object) -> str:
 
 def _report(data: object) -> tuple[fields.Body, fields.Body]:
     body = fields.body_object(data)
-    if body.get("category") != "tracksstatus":
+    if body.get("category") != Category.TRACKSSTATUS:
         raise BadRequest("only the tracksstatus category is accepted", "bad_field")
     return body, fields.body_object(body.get("content"))

@@ -7,19 +7,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ..wire import SERVER_SENDER, Category, Hand, Permission, Role
 from .errors import BadRequest, Forbidden, NotFound
-from .model import (
-    SERVER_SENDER,
-    Attendee,
-    Caller,
-    Category,
-    Event,
-    Hand,
-    Meeting,
-    Permission,
-    Role,
-    Settings,
-)
+from .model import Attendee, Caller, Event, Meeting, Settings
 
 
 @dataclass(slots=True)

@@ -1,12 +1,14 @@
-"""The conference rules (SPEC sections 6 to 8 and the API contract), as a pure object.
+"""The conference rules (docs/conference-api.md; the lobby of docs/behaviour.md), as a pure object.
 
 ``Conference`` holds spaces, meetings, attendees, the lobby queue and hands. Each action takes the
 ``Caller`` (name and role of the bearer token), checks role and ownership, changes the state and
 returns an ``Outcome``: the events to emit, in order, and the answer's body; or raises an ``ApiError``
-(``bridge.conference.server.errors``). Nothing here does I/O, reads a clock or draws random numbers: ids and the
-clock are injected, so tests step through any interleaving by hand (STYLE.md §1).
+(``bridge.conference.server.errors``). Nothing here does I/O, reads a clock or draws random numbers:
+ids and the clock are injected, so tests step through any interleaving by hand
+(docs/architecture.md).
 
-The invariant every action keeps (and ``tests/conference/server/test_state.py`` checks after random sequences):
+The invariant every action keeps (and ``tests/conference/server/test_state.py`` checks after random
+sequences):
 while a space prevents unmuting, every unmuted attendee is a moderator or has an accepted hand.
 
 Event order, the same for every action: the action's own event first (``muting``, permission
@@ -20,6 +22,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 
+from ..wire import (
+    SERVER_SENDER,
+    Category,
+    GuestPolicy,
+    Hand,
+    MeetingState,
+    Permission,
+    PermissionState,
+    Role,
+)
 from . import rules
 from .config import SpaceConfig
 from .errors import (
@@ -32,28 +44,18 @@ from .errors import (
     PreventUnmuting,
 )
 from .model import (
+    DEFAULT_CAPACITY,
     JSON,
-    SERVER_SENDER,
     Attendee,
     Caller,
-    Category,
     Event,
-    GuestPolicy,
-    Hand,
     Meeting,
-    MeetingState,
     Outcome,
-    Permission,
-    PermissionState,
-    Role,
     Settings,
     is_modern,
     iso,
 )
 from .rules import Space
-
-MAX_ATTENDEES = 500
-"""Per meeting, lobby included: bounds memory and the size of roster answers and mute-all fan-out."""
 
 ENDED_KEPT = 16
 """Ended meetings kept per space so that late callers read ``state: ended`` instead of 404."""
@@ -68,7 +70,7 @@ class Conference:
         *,
         ids: Callable[[], str],
         now: Callable[[], float],
-        capacity: int = MAX_ATTENDEES,
+        capacity: int = DEFAULT_CAPACITY,
     ) -> None:
         self._spaces = {s.id: Space(s.id, s.name, s.settings) for s in spaces}
         self._ids = ids
@@ -230,8 +232,8 @@ class Conference:
             endpoint=endpoint,
         )
         meeting.attendees[a.id] = a
-        # Waiting attendees are muted: no media flows in the lobby (SPEC §6); entry rules apply on
-        # admission.
+        # Waiting attendees are muted: no media flows in the lobby (docs/behaviour.md, Lobby);
+        # entry rules apply on admission.
         muted_on_entry = a.admitted and rules.mutes_on_entry(space, a)
         a.audio = a.admitted and not muted_on_entry
         events = [Event(Category.ATTENDEE_JOINED, space.id, a.to_json(), a.id)]

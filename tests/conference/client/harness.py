@@ -1,4 +1,5 @@
-"""The real conference server (``bridge.conference.server``) started in-process on loopback, for client tests."""
+"""The real conference server (``bridge.conference.server``) started in-process on loopback, for
+client tests."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from bridge.conference.client.client import SpacesClient
 from bridge.conference.client.events import SpacesEvent
 from bridge.conference.server.app import RunningServer, new_conference, start_server
 from bridge.conference.server.config import ServerConfig, SpaceConfig, TokenConfig
-from bridge.conference.server.model import GuestPolicy, Role, Settings
+from bridge.conference.server.model import Settings
+from bridge.conference.wire import GuestPolicy, Role
 
 T = TypeVar("T")
 E = TypeVar("E")

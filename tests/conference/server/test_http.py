@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
 import pytest
-import socketio
+import socketio  # type: ignore[import-untyped]  # python-socketio ships no type information
 
 from bridge.conference.server.app import RunningServer, start_server
 from bridge.conference.server.config import ServerConfig, SpaceConfig, TokenConfig, embedded_default
-from bridge.conference.server.model import GuestPolicy, Role, Settings
+from bridge.conference.server.model import Settings
+from bridge.conference.wire import GuestPolicy, Role
 
 MOD = "moderator-token-0123456789"
 MEMBER = "member-token-0123456789"
@@ -320,9 +321,10 @@ async def test_401_names_the_bearer_scheme(env: Env) -> None:
 
 @scenario()
 async def test_unexpected_failure_is_a_logged_500(env: Env) -> None:
-    def broken(*args: object, **kwargs: object) -> None:
+    def broken(*args: object, **kwargs: object) -> NoReturn:
         raise RuntimeError("bug")
 
+    # A stand-in that fails like a bug would: replacing the method is the point.
     env.server.conference.roster = broken  # type: ignore[method-assign]
     m = await env.meeting("demo")
     status, answer = await env.mod.call("GET", f"/api/spaces/demo/meetings/{m}/attendees")
@@ -747,9 +749,10 @@ def test_embedded_default_serves_demo_with_its_tokens() -> None:
 
 @scenario()
 async def test_socket_handler_bug_is_answered_not_raised(env: Env) -> None:
-    def broken(*args: object, **kwargs: object) -> None:
+    def broken(*args: object, **kwargs: object) -> NoReturn:
         raise RuntimeError("bug")
 
+    # A stand-in that fails like a bug would: replacing the method is the point.
     env.server.conference.report_tracks = broken  # type: ignore[method-assign]
     report = {"category": "tracksstatus", "topicId": "demo", "content": {"attendeeId": "a"}}
     ack = await env.listener.sio.call(

@@ -117,6 +117,7 @@ async def run_script(server: RunningServer, *, local: bool) -> list[tuple[int, A
             if isinstance(value, dict) and path.endswith("/activemeeting") and status == 200:
                 meetings[space] = value["meetingId"]
             if method == "POST" and path.endswith("/attendees") and status == 201:
+                assert isinstance(value, dict)
                 attendees.append(value["attendeeId"])
     return answers
 

@@ -20,16 +20,9 @@ from bridge.conference.server.errors import (
     NotFound,
     PreventUnmuting,
 )
-from bridge.conference.server.model import (
-    Caller,
-    Category,
-    GuestPolicy,
-    Hand,
-    Outcome,
-    Role,
-    Settings,
-)
+from bridge.conference.server.model import Caller, Outcome, Settings
 from bridge.conference.server.state import Conference
+from bridge.conference.wire import Category, GuestPolicy, Hand, Role
 
 MOD = Caller("console", Role.MODERATOR)
 MOD2 = Caller("chair", Role.MODERATOR)
@@ -50,6 +43,7 @@ class World:
     def __init__(self, **settings: object) -> None:
         counter = itertools.count(1)
         self.clock = 1_700_000_000.0
+        # The settings come as objects, which mypy cannot match to the fields they replace.
         self.conf = Conference(
             [SpaceConfig("s", "Space", replace(Settings(), **settings))],  # type: ignore[arg-type]
             ids=lambda: f"id{next(counter)}",
@@ -61,6 +55,7 @@ class World:
 
     def join(self, caller: Caller, name: str = "x", **kw: object) -> str:
         kw.setdefault("attendee_type", "phone" if caller.role is Role.BRIDGE else "web")
+        # The options come as objects, which mypy cannot match to join's keyword parameters.
         out = self.conf.join(caller, "s", self.meeting, display_name=name, **kw)  # type: ignore[arg-type]
         assert out.body is not None
         attendee_id: str = out.body["attendeeId"]
@@ -70,12 +65,29 @@ class World:
         return next(a.to_json() for a in self.conf.attendees("s") if a.id == attendee_id)
 
     def audio(self, attendee_id: str) -> bool:
-        return bool(self.get(attendee_id)["mediaState"]["audio"])  # type: ignore[index]
+        media_state = self.get(attendee_id)["mediaState"]
+        assert isinstance(media_state, dict)
+        return bool(media_state["audio"])
 
-    def media(self, caller: Caller, attendee_id: str, **kw: bool) -> Outcome:
+    def media(
+        self,
+        caller: Caller,
+        attendee_id: str,
+        *,
+        audio: bool | None = None,
+        video: bool | None = None,
+        held: bool | None = None,
+    ) -> Outcome:
         a = self.get(attendee_id)
         return self.conf.set_media(
-            caller, "s", self.meeting, str(a["attendeeType"]), attendee_id, **kw
+            caller,
+            "s",
+            self.meeting,
+            str(a["attendeeType"]),
+            attendee_id,
+            audio=audio,
+            video=video,
+            held=held,
         )
 
     def raise_and_accept(self, owner: Caller, attendee_id: str) -> None:

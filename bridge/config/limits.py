@@ -1,0 +1,61 @@
+"""``[limits]``: per-source protection before the SIP stack, and the bounds on what calls hold."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .values import ConfigError
+from .values import get as _get
+from .values import known as _known
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    """Per-source protection before the SIP stack (docs/behaviour.md, Limits and bad input)."""
+
+    rate_per_source: float = 1000.0
+    """Messages per second one source address may send (0: no limit); beyond, they are dropped."""
+    burst_per_source: float = 2000.0
+    invites_per_source: float = 50.0
+    """New INVITEs per second one source may send (0: no limit); beyond, they are dropped."""
+    invite_burst_per_source: float = 100.0
+    drop_scanners: bool = True
+    """Drop requests whose User-Agent is a known SIP scanner, without an answer."""
+    max_transactions: int = 50_000
+    """Open server transactions before new requests get 503 with Retry-After."""
+    max_dialogs: int = 60_000
+    """Established and early dialogs before new INVITEs get 503 with Retry-After."""
+    lobby_per_space: int = 100
+    """Callers waiting in one space's lobby before more get 480 ``Lobby Full``."""
+    max_joining: int = 100
+    """Calls waiting for the conference server's answer before more INVITEs get 503."""
+
+
+_DEFAULT = LimitsConfig()
+_RATES = ("rate_per_source", "burst_per_source", "invites_per_source", "invite_burst_per_source")
+_COUNTS = ("max_transactions", "max_dialogs", "lobby_per_space", "max_joining")
+
+
+def read_limits(data: Mapping[str, Any], source: str) -> LimitsConfig:
+    _known(data, (*_RATES, "drop_scanners", *_COUNTS), source, "limits.")
+    numbers: dict[str, Any] = {}
+    for key in _RATES:
+        value = data.get(key, getattr(_DEFAULT, key))
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(source, "limits." + key, "expected a number of messages >= 0")
+        numbers[key] = float(value)
+    for rate, burst in (
+        ("rate_per_source", "burst_per_source"),
+        ("invites_per_source", "invite_burst_per_source"),
+    ):
+        if numbers[rate] and numbers[burst] < 1:
+            raise ConfigError(source, "limits." + burst, "expected at least 1 message")
+    scanners = _get(data, "drop_scanners", bool, source, "limits.", _DEFAULT.drop_scanners)
+    for key in _COUNTS:
+        value = _get(data, key, int, source, "limits.", getattr(_DEFAULT, key))
+        if value < 1:
+            raise ConfigError(source, "limits." + key, "expected a count >= 1")
+        numbers[key] = value
+    return LimitsConfig(drop_scanners=scanners, **numbers)

@@ -1,0 +1,142 @@
+"""``[server]``: the embedded conference server's listener, tokens and spaces.
+
+::
+
+    [server]
+    host = "127.0.0.1"
+    port = 8080
+
+    [[server.tokens]]
+    name = "console"
+    role = "moderator"          # moderator | member | guest | bridge
+    token_file = "/etc/spaces/console.token"   # or token_env = "VAR", or token = "..."
+
+    [[server.spaces]]
+    id = "demo"
+    name = "Demo space"
+    auto_start = true
+    guest_policy = "ASK_MODERATOR"  # ALWAYS_ACCEPT | ALWAYS_DENY | ASK_MODERATOR
+    prevent_unmuting = false
+    mute_on_entry = false
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ..conference.server.config import ServerConfig, SpaceConfig, TokenConfig
+from ..conference.server.model import Settings
+from ..conference.wire import GuestPolicy, Role
+from .values import ConfigError
+from .values import get as _get
+from .values import host as _host
+from .values import known as _known
+from .values import port as _port
+from .values import secret as _secret
+
+_NAME = re.compile(r"[A-Za-z0-9._~-]{1,64}")
+"""Space ids and token names: URL path segments without escaping, short enough for logs."""
+
+MIN_TOKEN_LENGTH = 16
+"""Shorter bearer tokens are guessable; refuse them at start rather than in production."""
+
+MAX_CAPACITY = 1_000_000
+"""``meeting_capacity`` bound: far beyond any meeting, small enough to catch a typo."""
+
+_DEFAULT = ServerConfig()
+_SPACE = Settings()
+
+
+def read_server(data: Mapping[str, Any], source: str) -> ServerConfig:
+    """Validate the contents of a ``[server]`` table; errors name ``source`` and the key."""
+    _known(data, ("host", "port", "tokens", "spaces", "meeting_capacity"), source, "server.")
+    host = _host(_get(data, "host", str, source, "server.", _DEFAULT.host), source, "server.host")
+    port = _port(_get(data, "port", int, source, "server.", _DEFAULT.port), source, "server.port")
+    tokens = tuple(
+        _token(item, source, f"server.tokens[{i}]")
+        for i, item in enumerate(_get(data, "tokens", list, source, "server.", []))
+    )
+    names = [t.name for t in tokens]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(source, "server.tokens", f"token name {name!r} is used twice")
+    spaces = tuple(
+        _space(item, source, f"server.spaces[{i}]")
+        for i, item in enumerate(_get(data, "spaces", list, source, "server.", []))
+    )
+    ids = [s.id for s in spaces]
+    for space_id in ids:
+        if ids.count(space_id) > 1:
+            raise ConfigError(source, "server.spaces", f"space id {space_id!r} is used twice")
+    capacity = _get(data, "meeting_capacity", int, source, "server.", _DEFAULT.meeting_capacity)
+    if not 1 <= capacity <= MAX_CAPACITY:
+        raise ConfigError(
+            source,
+            "server.meeting_capacity",
+            f"expected 1-{MAX_CAPACITY} attendees, got {capacity}",
+        )
+    return ServerConfig(
+        host=host, port=port, tokens=tokens, spaces=spaces, meeting_capacity=capacity, source=source
+    )
+
+
+def _token(item: object, source: str, key: str) -> TokenConfig:
+    if not isinstance(item, dict):
+        raise ConfigError(source, key, "expected a table with name, role and a token")
+    _known(item, ("name", "role", "token", "token_file", "token_env"), source, key + ".")
+    name = _get(item, "name", str, source, key + ".", None)
+    if name is None or not _NAME.fullmatch(name):
+        raise ConfigError(
+            source, key + ".name", "expected 1-64 letters, digits, '.', '_', '~', '-'"
+        )
+    role_text = _get(item, "role", str, source, key + ".", None)
+    try:
+        role = Role(role_text)
+    except ValueError as exc:
+        raise ConfigError(
+            source, key + ".role", "expected moderator, member, guest or bridge"
+        ) from exc
+    given = [kind for kind in ("token", "token_file", "token_env") if kind in item]
+    if len(given) != 1:
+        raise ConfigError(source, key, "expected exactly one of token, token_file, token_env")
+    secret = _secret(item, "token", source, key + ".", inline=True) or ""
+    if len(secret) < MIN_TOKEN_LENGTH:
+        # The message never repeats the secret: configuration errors end up in logs.
+        raise ConfigError(
+            source, f"{key}.{given[0]}", f"a token needs {MIN_TOKEN_LENGTH}+ characters"
+        )
+    return TokenConfig(secret, role, name)
+
+
+def _space(item: object, source: str, key: str) -> SpaceConfig:
+    if not isinstance(item, dict):
+        raise ConfigError(source, key, "expected a table with at least an id")
+    _known(
+        item,
+        ("id", "name", "auto_start", "guest_policy", "prevent_unmuting", "mute_on_entry"),
+        source,
+        key + ".",
+    )
+    prefix = key + "."
+    space_id = _get(item, "id", str, source, prefix, None)
+    if space_id is None or not _NAME.fullmatch(space_id):
+        raise ConfigError(source, key + ".id", "expected 1-64 letters, digits, '.', '_', '~', '-'")
+    policy_text = _get(item, "guest_policy", str, source, prefix, str(_SPACE.guest_policy))
+    try:
+        policy = GuestPolicy(policy_text)
+    except ValueError as exc:
+        raise ConfigError(
+            source, key + ".guest_policy", "expected ALWAYS_ACCEPT, ALWAYS_DENY or ASK_MODERATOR"
+        ) from exc
+    settings = Settings(
+        prevent_unmuting=_get(
+            item, "prevent_unmuting", bool, source, prefix, _SPACE.prevent_unmuting
+        ),
+        mute_on_entry=_get(item, "mute_on_entry", bool, source, prefix, _SPACE.mute_on_entry),
+        guest_policy=policy,
+        auto_start=_get(item, "auto_start", bool, source, prefix, _SPACE.auto_start),
+    )
+    name = _get(item, "name", str, source, prefix, space_id)
+    return SpaceConfig(space_id, name, settings)
