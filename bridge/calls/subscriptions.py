@@ -1,5 +1,6 @@
 """The ``conference`` event package (RFC 4575 over RFC 6665): phones that SUBSCRIBE to a space get
-NOTIFYs with the meeting's roster and each user's audio status, refreshed on every change (SPEC §5).
+NOTIFYs with the meeting's roster and each user's audio status, refreshed on every change
+(docs/behaviour.md, Server to phone).
 
 The roster of each subscribed space is kept from the server's events (joined, updated, left,
 tracksstatus) and re-read after every (re)connection. A NOTIFY is outstanding at most once per
@@ -17,12 +18,12 @@ from ..conference.client import events as ev
 from ..conference.client.client import SpacesClient
 from ..conference.client.errors import NotFound, SpacesError
 from ..conference.client.models import RosterEntry
+from ..sip import conference_info
 from ..sip.dialog import DialogId
 from ..sip.endpoint import Endpoint
 from ..sip.errors import LocalProtocolError
 from ..sip.message import Request
 from ..sip.uri import SipUri
-from . import conference_info
 from .protocols import Cancellable
 from .settings import CallSettings
 from .version import classify
@@ -45,18 +46,19 @@ class Subscription:
     """The NOTIFY in flight."""
     dirty: bool = False
     timer: Cancellable | None = None
-    sent: frozenset[conference_info.Member] | None = None
+    sent: frozenset[conference_info.User] | None = None
     """The roster of the last NOTIFY: an event that changes nothing a phone sees sends nothing."""
 
 
 @dataclass(slots=True)
 class Roster:
     meeting_id: str
-    members: dict[str, conference_info.Member] = field(default_factory=dict)
+    members: dict[str, conference_info.User] = field(default_factory=dict)
+    """By attendee id."""
 
     def apply(self, entry: RosterEntry) -> None:
         if entry.admitted:
-            self.members[entry.attendee_id] = conference_info.Member(
+            self.members[entry.attendee_id] = _user(
                 entry.attendee_id, entry.display_name, entry.media_state.audio
             )
         else:
@@ -183,7 +185,7 @@ class Subscriptions:
             case ev.TracksStatus(space_id=space, attendee_id=aid, audio=audio):
                 roster = self._rosters.get(space)
                 if roster is not None and (member := roster.members.get(aid)) is not None:
-                    roster.members[aid] = conference_info.Member(aid, member.display_name, audio)
+                    roster.members[aid] = _user(aid, member.display_text, audio)
                     self._changed(space)
             case ev.MeetingEnded(space_id=space):
                 self._rosters.pop(space, None)
@@ -288,6 +290,11 @@ class Subscriptions:
             return None
         self._flush()
         return dialog
+
+
+def _user(attendee_id: str, display_name: str, audio: bool) -> conference_info.User:
+    # The attendee's URN names it in the document: stable for the attendee, and no SIP address.
+    return conference_info.User(f"urn:spaces:attendee:{attendee_id}", display_name, audio)
 
 
 def _expires(value: str | None) -> int | None:
