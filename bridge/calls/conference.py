@@ -18,7 +18,6 @@ import structlog
 from ..conference.client import events as ev
 from ..conference.client.client import SpacesClient
 from ..conference.client.errors import NotFound, SpacesError
-from ..config import AuthConfig
 from ..ops.metrics import METHODS, Metrics
 from ..sip import sdp
 from ..sip.dialog import DialogId
@@ -39,7 +38,7 @@ from ..sip.events import (
 from ..sip.message import Request
 from ..sip.uri import SipUri
 from . import policy
-from .access import Access, Caller, Refusal
+from .access import Access, AuthConfig, Caller, Refusal
 from .actions import ATTENDEE_TYPE, RETRY_AFTER, Actions
 from .attendance import Attendance, Refused
 from .call import Call, clog
@@ -275,7 +274,8 @@ class ConferenceCalls:
             self._joining -= 1
 
     async def _wait_in_lobby(self, call: Call) -> None:
-        """SPEC §6: ring (re-sent so proxies keep the call) until a moderator decides or time runs out."""
+        """Ring (re-sent so proxies keep the call) until a moderator decides or time runs out
+        (docs/behaviour.md, Lobby)."""
         assert call.meeting_id is not None and call.attendee_id is not None
         waiting = sum(1 for c in self._in_space(call.space_id) if c.waiting)
         if waiting >= self._settings.lobby_limit:
@@ -410,8 +410,8 @@ class ConferenceCalls:
                             self._hang_up(call, "meeting ended")
             case ev.Connected():
                 # Events sent while the socket was down (or not yet up, for calls that joined
-                # first) are lost: re-read every call's state (SPEC §7). A reconnection also
-                # reports Resynced, which this already covers.
+                # first) are lost: re-read every call's state (docs/behaviour.md, Meeting
+                # lifecycle). A reconnection also reports Resynced, which this already covers.
                 log.info("conference connected")
                 for space in {c.space_id for c in self._calls.values()}:
                     self._spawn(self._resync(space))
@@ -450,7 +450,8 @@ class ConferenceCalls:
             call.waiting = False
             call.cancel_timers()
             if call.dialog is not None:
-                # Answered in the lobby with inactive media: re-offer (SPEC §6, the answer variant).
+                # Answered in the lobby with inactive media: re-offer (the answer variant in
+                # docs/behaviour.md, Lobby).
                 # Marked now, not in the task: the admission's own media event may come first,
                 # and its re-offer must already carry the admission (one re-INVITE, not two).
                 call.admitted = True
@@ -484,7 +485,8 @@ class ConferenceCalls:
         try:
             details = await self._client.meeting(call.space_id, call.meeting_id)
         except NotFound:
-            # A server that restarted without its state: the meeting is gone (SPEC §7).
+            # A server that restarted without its state: the meeting is gone (docs/behaviour.md,
+            # Meeting lifecycle).
             self._hang_up(call, "meeting gone")
             return
         except SpacesError as exc:

@@ -2,7 +2,7 @@
 table read by its own module, every error naming the file, the key and what was expected.
 """
 
-from .auth import AuthConfig
+from ..calls.access import AuthConfig
 from .calls import CallsConfig
 from .conference import ConferenceConfig
 from .document import Config, from_mapping, load

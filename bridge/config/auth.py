@@ -5,40 +5,14 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from ..calls.access import AuthConfig, AuthUser
 from ..sip.uri import is_token
 from .values import ConfigError, secret
 from .values import get as _get
 from .values import known as _known
 from .values import seconds as _seconds
-
-
-@dataclass(frozen=True, slots=True)
-class AuthUser:
-    user: str
-    password: str = field(repr=False)
-    role: str = "member"
-    """``moderator`` (skips the lobby, may mute all with ``*7``), ``member`` or ``guest``."""
-
-
-@dataclass(frozen=True, slots=True)
-class AuthConfig:
-    """Who may call (docs/behaviour.md, SIP surface): digest users and source networks. Empty =
-    anyone, as a guest."""
-
-    realm: str = "spaces-bridge"
-    nonce_lifetime_seconds: float = 300.0
-    algorithms: tuple[str, ...] = ("SHA-256", "MD5")
-    """Digest algorithms offered, preferred first (RFC 8760)."""
-    users: tuple[AuthUser, ...] = ()
-    """With users, INVITE and SUBSCRIBE must authenticate (401 challenges, SHA-256 and MD5)."""
-    allow: tuple[str, ...] = ()
-    """Source networks (CIDR) that may send requests; empty = every source."""
-    deny: tuple[str, ...] = ()
-    """Source networks refused with 403, even inside ``allow``."""
-
 
 _DEFAULT = AuthConfig()
 

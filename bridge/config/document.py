@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..calls.access import AuthConfig
 from ..conference.server.config import ServerConfig
-from .auth import AuthConfig, read_auth
+from .auth import read_auth
 from .calls import CallsConfig, read_calls, read_dialplan
 from .conference import ConferenceConfig, read_conference
 from .drain import DrainConfig, read_drain

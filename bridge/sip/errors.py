@@ -11,11 +11,6 @@ Protocol failures never escape into the event loop: the endpoint turns them into
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .message import Message
-
 
 class SipError(Exception):
     """Base of every error raised by :mod:`bridge.sip`."""
@@ -29,7 +24,9 @@ class RemoteProtocolError(SipError):
     """A peer sent bytes or a message that we reject.
 
     ``status_hint`` is the final response a UAS should send for a request. ``partial`` is the message as
-    far as it could be parsed: when it has Via, From, To, Call-ID and CSeq, a response can be routed.
+    far as it could be parsed (a :class:`bridge.sip.message.Message`; typed ``object`` so that this
+    module imports nothing and every other module may import it): when it has Via, From, To, Call-ID
+    and CSeq, a response can be routed.
     ``extra_headers`` are headers the response must carry (``Unsupported`` for 420, ``Accept`` for 415).
     """
 
@@ -38,7 +35,7 @@ class RemoteProtocolError(SipError):
         reason: str,
         *,
         status_hint: int = 400,
-        partial: Message | None = None,
+        partial: object = None,
         extra_headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
         super().__init__(reason)

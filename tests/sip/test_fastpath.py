@@ -242,7 +242,9 @@ def _head_outcome(parse: Callable[[bytes], object], data: bytes) -> tuple[object
     try:
         result = parse(data)
     except RemoteProtocolError as exc:
-        return ("error", str(exc), exc.status_hint, _summary(exc.partial))
+        partial = exc.partial
+        assert partial is None or isinstance(partial, Message)
+        return ("error", str(exc), exc.status_hint, _summary(partial))
     if result is None:
         return ("fallback",)
     assert isinstance(result, tuple)
