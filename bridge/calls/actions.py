@@ -17,14 +17,14 @@ from ..sip import bodies, sdp
 from ..sip.endpoint import Endpoint
 from ..sip.errors import RemoteProtocolError
 from ..sip.message import Request
-from . import policy
+from . import infopackage, policy
 from .call import Call, Unreachable, clog
 from .settings import CallSettings
 from .signalling import Responder, Signalling
 
 log = structlog.get_logger("bridge.calls")
 
-ACCEPT_INFO = (bodies.DTMF_RELAY, bodies.DTMF, bodies.SPACES_JSON)
+ACCEPT_INFO = (bodies.DTMF_RELAY, bodies.DTMF, infopackage.CONTENT_TYPE)
 ATTENDEE_TYPE = PHONE
 RETRY_AFTER = (("Retry-After", "30"),)
 
@@ -56,7 +56,7 @@ class Actions:
         """INFO in the call: DTMF keys or a JSON request; 469/415/400 for what we cannot read."""
         call.action_at = now
         package = request.headers.get("info-package")
-        if package is not None and package.strip().lower() != bodies.INFO_PACKAGE:
+        if package is not None and package.strip().lower() != infopackage.PACKAGE:
             self._endpoint.respond(rid, 469, "Bad Info Package", now=now)
             return
         ctype = (request.content_type or "").partition(";")[0].strip().lower()
@@ -65,8 +65,8 @@ class Actions:
             self._endpoint.respond(rid, 415, now=now, headers=accept)
             return
         try:
-            if ctype == bodies.SPACES_JSON:
-                item = bodies.parse_json_request(request.body)
+            if ctype == infopackage.CONTENT_TYPE:
+                item = infopackage.parse_request(request.body)
                 self._spawn(self._json_request(call, rid, item))
             else:
                 key = bodies.parse_dtmf(request.body, ctype)
@@ -136,18 +136,18 @@ class Actions:
 
         self._spawn(run())
 
-    async def _json_request(self, call: Call, rid: int, item: bodies.JsonRequest) -> None:
+    async def _json_request(self, call: Call, rid: int, item: infopackage.JsonRequest) -> None:
         """SPEC §4: 200 applied, 403 refused by policy, 503 unreachable; the body says it too."""
         match item:
-            case bodies.MediaStateRequest(audio=audio, video=video):
+            case infopackage.MediaStateRequest(audio=audio, video=video):
                 commands: list[policy.Command] = []
                 if audio is not None:
                     commands += policy.on_unmute_request(call.state, audio)
                 if video is not None and video != call.state.video:
                     commands.append(policy.SetMedia(video=video))
-            case bodies.RaiseHandRequest():
+            case infopackage.RaiseHandRequest():
                 commands = [policy.RaiseHand()]
-            case bodies.LowerHandRequest():
+            case infopackage.LowerHandRequest():
                 commands = [policy.LowerHand()]
             case _:
                 assert_never(item)
@@ -162,8 +162,8 @@ class Actions:
             if refused:
                 status, reason, code = "denied", "unmute denied", 403
         headers = RETRY_AFTER if code == 503 else ()
-        body = bodies.encode_reply(item.id, status, reason)
-        self._answer(rid, code, headers=headers, body=body, content_type=bodies.SPACES_JSON)
+        body = infopackage.encode_reply(item.id, status, reason)
+        self._answer(rid, code, headers=headers, body=body, content_type=infopackage.CONTENT_TYPE)
         self._flush()
         self._signal.reconcile(call)
 

@@ -12,11 +12,11 @@ from collections.abc import Callable
 import structlog
 
 from ..ops.metrics import Metrics
-from ..sip import bodies, sdp
+from ..sip import sdp
 from ..sip.dialog import DialogId
 from ..sip.endpoint import Endpoint
 from ..sip.errors import LocalProtocolError
-from . import policy
+from . import infopackage, policy
 from .call import Call, clog
 from .settings import CallSettings
 
@@ -55,9 +55,9 @@ class Signalling:
                 call.dialog,
                 "INFO",
                 now=self._clock(),
-                headers=(("Info-Package", bodies.INFO_PACKAGE),),
+                headers=(("Info-Package", infopackage.PACKAGE),),
                 body=body,
-                content_type=bodies.SPACES_JSON,
+                content_type=infopackage.CONTENT_TYPE,
             )
         except LocalProtocolError:
             return  # the dialog ended meanwhile
@@ -180,17 +180,17 @@ class Signalling:
 def _event_body(note: policy.Notify) -> bytes | None:
     match note.kind, note.value:
         case "tracksstatus.change", bool(audio):
-            return bodies.tracksstatus_event(audio=audio, video=note.video)
+            return infopackage.tracksstatus_event(audio=audio, video=note.video)
         case "hand", "raised" | "lowered" | "accepted" as hand:
-            return bodies.hand_event(hand)
+            return infopackage.hand_event(hand)
         case "muteall", "muting" | "muted" as phase:
-            return bodies.muteall_event(phase)
+            return infopackage.muteall_event(phase)
         case "preventunmuting", bool(enabled):
-            return bodies.preventunmuting_event(enabled=enabled)
+            return infopackage.preventunmuting_event(enabled=enabled)
         case "lobby", "waiting" | "admitted" | "denied" as lobby:
-            return bodies.lobby_event(lobby)
+            return infopackage.lobby_event(lobby)
         case "meeting", "ended":
-            return bodies.meeting_event("ended")
+            return infopackage.meeting_event("ended")
     return None
 
 
