@@ -1,4 +1,5 @@
-"""The composition root: builds the daemon from its configuration and runs it (STYLE.md §7).
+"""The composition root: builds the daemon from its configuration and runs it
+(docs/architecture.md).
 
 Start-up order: media anchor, SIP endpoint and driver, call layer, then listeners (so that nothing is
 answered before the layers behind it exist). Shutdown (SIGTERM/SIGINT) is the reverse, in steps: new

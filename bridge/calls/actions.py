@@ -1,6 +1,6 @@
 """What a phone asks in its call (re-INVITEs, INFO keys, JSON requests) and the conference commands
 that its actions and the server's events lead to, performed one call at a time and in order
-(SPEC §4)."""
+(docs/behaviour.md, Phone to server)."""
 
 from __future__ import annotations
 
@@ -137,7 +137,8 @@ class Actions:
         self._spawn(run())
 
     async def _json_request(self, call: Call, rid: int, item: infopackage.JsonRequest) -> None:
-        """SPEC §4: 200 applied, 403 refused by policy, 503 unreachable; the body says it too."""
+        """200 applied, 403 refused by policy, 503 unreachable; the body says it too
+        (docs/behaviour.md, Phone to server)."""
         match item:
             case infopackage.MediaStateRequest(audio=audio, video=video):
                 commands: list[policy.Command] = []

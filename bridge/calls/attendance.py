@@ -1,6 +1,6 @@
-"""A call's attendee in its meeting (SPEC §3): joining the space's active meeting, with what each
-refusal of the server tells the phone, and leaving once the call ends, patiently while the server
-fails."""
+"""A call's attendee in its meeting (docs/behaviour.md, Legacy and modern endpoints): joining the
+space's active meeting, with what each refusal of the server tells the phone, and leaving once the
+call ends, patiently while the server fails."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from ..conference.client.models import Role
 from .actions import ATTENDEE_TYPE, RETRY_AFTER
 from .call import Call, clog
 
-#: The version the bridge joins with for every phone: it is a modern client on their behalf (SPEC §1).
+#: The version the bridge joins with for every phone: it is a modern client on their behalf
+#: (docs/behaviour.md, What it does).
 CLIENT_VERSION = "1.1"
 #: How long (seconds) an ended call keeps trying to leave a meeting on a failing server.
 LEAVE_PATIENCE = 600.0

@@ -34,7 +34,8 @@ class Call:
     endpoint_version: str | None = None
     """The phone's spacesVersion when it is modern (shown to consoles)."""
     methods: frozenset[str] = frozenset({"sdp"})
-    """How the phone is told of mute changes (SPEC §5), from its generation and User-Agent."""
+    """How the phone is told of mute changes (docs/behaviour.md, Server to phone), from its
+    generation and User-Agent."""
     request_id: int | None = None
     """The initial INVITE until it is answered."""
     offer: sdp.SessionDescription | None = None
@@ -98,7 +99,7 @@ class Call:
 
 def clog(call: Call) -> structlog.typing.FilteringBoundLogger:
     """The call's logger: every line of a call carries its Call-ID, space, attendee and the
-    endpoint's generation (SPEC §9)."""
+    endpoint's generation (docs/operations.md, Logs)."""
     # Bound once and kept: binding costs more than a filtered-out line. Rebound when a field
     # changes or logging is reconfigured (a reload).
     key = (call.attendee_id, call.state.generation, logs.generation)

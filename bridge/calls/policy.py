@@ -1,4 +1,5 @@
-"""What a phone's actions and the server's decisions mean for one call (SPEC §3-§5). Pure.
+"""What a phone's actions and the server's decisions mean for one call. Pure. The rules are in
+docs/behaviour.md, Legacy and modern endpoints, Phone to server and Server to phone.
 
 A :class:`CallState` is plain data: the server's view of the attendee (authoritative), what the phone
 was last told, hold and the hand. Each ``on_*`` function updates it and returns the conference
@@ -9,9 +10,9 @@ converges to the server after any interleaving of events: the orchestrator compa
 until they agree.
 
 The bridge joins as a modern (1.1) client for every phone and plays the legacy rules itself, so that
-legacy phones get the SPEC §3 behaviour whatever the server does for legacy clients. :class:`Notify`
-commands are notices for every phone; whether one is sent (INFO) depends on the phone's signalling
-methods, not on its generation.
+legacy phones get the behaviour of docs/behaviour.md, Legacy and modern endpoints, whatever the
+server does for legacy clients. :class:`Notify` commands are notices for every phone; whether one is
+sent (INFO) depends on the phone's signalling methods, not on its generation.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class CallState:
     video: bool = False
     held: bool = False
     audio_before_hold: bool = False
-    """The audio state to restore when the phone resumes (SPEC §3, hold)."""
+    """The audio state to restore when the phone resumes (docs/behaviour.md, Legacy and modern
+    endpoints: hold)."""
     hand: Hand = Hand.LOWERED
     prevent_unmuting: bool = False
     signalled_audio: bool | None = None
@@ -96,7 +98,8 @@ Command = SetMedia | RaiseHand | LowerHand | MuteAll | Notify
 def on_offer(
     state: CallState, audio: Direction, *, held: bool, video: Direction | None = None
 ) -> list[Command]:
-    """The phone's (re-)offer: hold, resume, or a mute/unmute by direction (SPEC §4)."""
+    """The phone's (re-)offer: hold, resume, or a mute/unmute by direction (docs/behaviour.md,
+    Phone to server)."""
     if held and not state.held:
         state.held = True
         state.audio_before_hold = state.audio
@@ -123,7 +126,8 @@ def on_unmute_request(state: CallState, audio: bool) -> list[Command]:
 
 
 def unmute_refused(state: CallState, *, by_key: bool = False) -> list[Command]:
-    """The server refused an unmute (``prevent_unmuting``), SPEC §3.
+    """The server refused an unmute (``prevent_unmuting``; docs/behaviour.md, Legacy and modern
+    endpoints).
 
     A legacy phone cannot raise its hand, so the bridge does it on its behalf; a key press (``*6``,
     the one-key flow) means the same for every phone. A modern endpoint is told (the INFO reply says
@@ -135,7 +139,8 @@ def unmute_refused(state: CallState, *, by_key: bool = False) -> list[Command]:
 
 
 def on_keys(state: CallState, sequence: str, keys: KeyMap) -> list[Command]:
-    """A completed DTMF sequence (SPEC §4): toggle mute, toggle hand, mute all (moderators)."""
+    """A completed DTMF sequence (docs/behaviour.md, Phone to server): toggle mute, toggle hand,
+    mute all (moderators)."""
     if sequence == keys.mute:
         return [SetMedia(audio=not state.audio)]
     if sequence == keys.hand:
@@ -147,7 +152,8 @@ def on_keys(state: CallState, sequence: str, keys: KeyMap) -> list[Command]:
 
 @dataclass(frozen=True, slots=True)
 class KeyMap:
-    """DTMF sequences (SPEC §4); none may be a prefix of another, so a match fires at once."""
+    """DTMF sequences (docs/behaviour.md, Phone to server); none may be a prefix of another, so a
+    match fires at once."""
 
     mute: str = "*6"
     hand: str = "*9"
@@ -214,7 +220,8 @@ def on_hand(state: CallState, hand: Hand) -> list[Command]:
     state.hand = hand
     commands: list[Command] = [Notify("hand", hand.value)]
     if not state.modern and hand is Hand.ACCEPTED and not state.audio and not state.held:
-        # SPEC §3: the bridge unmutes on the server first; the phone is told once that succeeded.
+        # The bridge unmutes on the server first; the phone is told once that succeeded
+        # (docs/behaviour.md, Legacy and modern endpoints).
         commands.append(SetMedia(audio=True))
     return commands
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from .policy import KeyMap
 from .version import Generation
 
-#: Mute signalling methods (SPEC §5).
+#: Mute signalling methods (docs/behaviour.md, Server to phone).
 METHODS = frozenset({"sdp", "info", "conference"})
 
 
@@ -22,7 +22,8 @@ class CallSettings:
     lobby_timeout: float = 300.0
     ringing_interval: float = 60.0
     lobby_answer: bool = False
-    """Answer lobby callers at once with inactive media instead of ringing (SPEC §6)."""
+    """Answer lobby callers at once with inactive media instead of ringing (docs/behaviour.md,
+    Lobby)."""
     max_joining: int = 100
     """Calls waiting for the conference server's answer; more INVITEs get 503 at once."""
     lobby_limit: int = 100

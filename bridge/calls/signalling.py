@@ -1,4 +1,5 @@
-"""Telling the phone: our SDP (answers and re-offers) and INFO events (SPEC §5).
+"""Telling the phone: our SDP (answers and re-offers) and INFO events (docs/behaviour.md, Server to
+phone).
 
 What the phone was told is one bit per call, our SDP's audio direction; :meth:`Signalling.reconcile`
 re-offers until it equals the server's state, one offer at a time, so that changes arriving meanwhile
@@ -65,8 +66,8 @@ class Signalling:
         self._flush()
 
     def reconcile(self, call: Call) -> None:
-        """Re-offer SDP until the phone was told the server's state (SPEC §5). One offer at a time;
-        changes that arrive meanwhile coalesce into the next offer."""
+        """Re-offer SDP until the phone was told the server's state (docs/behaviour.md, Server to
+        phone). One offer at a time; changes that arrive meanwhile coalesce into the next offer."""
         if (
             call.ended
             or call.dialog is None
@@ -118,7 +119,8 @@ class Signalling:
         if status < 300:
             call.state.signalled_audio = call.offering
         elif status in (488, 501):
-            # The phone cannot take re-offers: stop trying for this call (SPEC §5).
+            # The phone cannot take re-offers: stop trying for this call (docs/behaviour.md,
+            # Server to phone).
             call.sdp_signalling = False
             clog(call).info("sdp signalling disabled", status=status)
         elif status in (408, 481):
@@ -141,10 +143,11 @@ class Signalling:
         ports = {"audio": call.media.port, "video": call.media.port + 2}
         direction = policy.wanted_direction(call.state)
         if call.waiting:
-            direction = sdp.Direction.INACTIVE  # no media flows in the lobby (SPEC §6)
+            # No media flows in the lobby (docs/behaviour.md, Lobby).
+            direction = sdp.Direction.INACTIVE
         elif call.state.held or "sdp" not in call.methods or not call.sdp_signalling:
-            # On hold the phone's offer decides (sendonly → recvonly, SPEC §2); what it sends
-            # meanwhile ends at the anchor, and the server has it muted.
+            # On hold the phone's offer decides (sendonly → recvonly; docs/behaviour.md, SIP
+            # surface); what it sends meanwhile ends at the anchor, and the server has it muted.
             direction = sdp.Direction.SENDRECV
         if offer is None:
             local = sdp.build_offer(

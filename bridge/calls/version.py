@@ -1,4 +1,5 @@
-"""The ``spacesVersion`` header: which client generation an endpoint is (SPEC §2, §3)."""
+"""The ``spacesVersion`` header: which client generation an endpoint is (docs/behaviour.md, Legacy
+and modern endpoints)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The SIP endpoint: transactions and dialogs behind one sans-IO interface (STYLE.md §1).
+"""The SIP endpoint: transactions and dialogs behind one sans-IO interface (docs/architecture.md).
 
 Bytes in: :meth:`Endpoint.receive` ``(data, source, now)``. Bytes out: :meth:`datagrams_to_send`.
 Time: :meth:`get_timer` / :meth:`handle_timer`. Results: :meth:`next_event`. Commands from the call

@@ -611,7 +611,7 @@ def is_hold(offer: SessionDescription) -> bool:
 
     Its first audio stream with a port (the one we answer) is ``sendonly`` or ``inactive``, or uses
     the RFC 2543 form ``c=IN IP4 0.0.0.0`` (session or media level). ``recvonly`` is a phone that
-    only listens: a mute, not a hold (SPEC §4).
+    only listens: a mute, not a hold (docs/behaviour.md, Phone to server).
     """
     for m in offer.media:
         if m.media != "audio" or m.rejected:

@@ -1,4 +1,5 @@
-"""The endpoint's deadlines in one heap, behind the single timer its adapter keeps (STYLE.md §2).
+"""The endpoint's deadlines in one heap, behind the single timer its adapter keeps (timers as data,
+docs/architecture.md).
 
 Owners (transactions, glare waits) move their deadlines without telling the heap, since taking an
 entry out of a heap costs a search: an entry stays until it reaches the top, and is dropped there if

@@ -1,4 +1,4 @@
-"""Drives the sans-IO :class:`~bridge.sip.endpoint.Endpoint` from asyncio (STYLE.md §1).
+"""Drives the sans-IO :class:`~bridge.sip.endpoint.Endpoint` from asyncio (docs/architecture.md).
 
 The driver is the only place where the endpoint meets the event loop: transports hand it received
 bytes, it passes ``loop.time()`` as ``now``, sends what the endpoint wants sent through the transport

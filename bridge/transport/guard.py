@@ -1,4 +1,5 @@
-"""The first check on every message, before the SIP stack spends anything on it (SPEC §10).
+"""The first check on every message, before the SIP stack spends anything on it (docs/behaviour.md,
+Limits and bad input).
 
 - Known scanners (``friendly-scanner``, ``sipvicious``, ``sipcli``… in User-Agent) are dropped without
   an answer: an answer only confirms that a SIP service is there.

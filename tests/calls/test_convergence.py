@@ -1,5 +1,6 @@
-"""SPEC §5: after any interleaving of phone and server events, once events stop, the phone has been
-told the server's state. Hypothesis picks the interleavings; the whole stack is real (see stack.py)."""
+"""After any interleaving of phone and server events, once events stop, the phone has been told the
+server's state (docs/behaviour.md, Server to phone). Hypothesis picks the interleavings; the whole
+stack is real (see stack.py)."""
 
 from __future__ import annotations
 

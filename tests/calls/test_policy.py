@@ -1,4 +1,5 @@
-"""The per-call rules of SPEC §3-§5, as tables: state before, event, commands, state after."""
+"""The per-call rules of docs/behaviour.md (Legacy and modern endpoints, Phone to server, Server to
+phone), as tables: state before, event, commands, state after."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""SPEC §7: after a Socket.IO reconnection the bridge re-reads every call's state and re-signals
-phones that disagree, because events sent while it was disconnected are lost."""
+"""After a Socket.IO reconnection the bridge re-reads every call's state and re-signals phones that
+disagree, because events sent while it was disconnected are lost (docs/behaviour.md, Meeting
+lifecycle)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Digest authentication and source filtering against real sipp callers (SPEC §2)."""
+"""Digest authentication and source filtering against real sipp callers (docs/behaviour.md, SIP
+surface)."""
 
 from __future__ import annotations
 
@@ -89,7 +90,8 @@ def test_denied_sources_get_403(tmp_path: pathlib.Path) -> None:
         assert answer is not None and answer.startswith(b"SIP/2.0 403 Source Not Allowed")
 
 
-# -- *7 (mute all) from real phones: only an authenticated moderator's works (SPEC §2, §4) ---------
+# -- *7 (mute all) from real phones: only an authenticated moderator's works ----------------------
+# (docs/behaviour.md, SIP surface and Phone to server)
 
 #: An INVITE in the Phone builder's shape (same From, so its later requests match the dialog);
 #: ``{auth}`` is sipp's [authentication] line once the bridge has challenged.

@@ -34,7 +34,8 @@ def test_call_hold_resume_hangup(tmp_path: pathlib.Path, transport: str) -> None
         key = call_key(call_id)
 
         # baresip holds with a re-INVITE offering a=sendonly: the bridge must answer recvonly,
-        # and answer sendrecv again when the resume re-INVITE offers sendrecv (SPEC §2)
+        # and answer sendrecv again when the resume re-INVITE offers sendrecv (docs/behaviour.md,
+        # SIP surface)
         phone.hold()
         assert phone.wait_event("CALL_REMOTE_SDP")["param"] == "answer"
         wait_for_log(daemon, phone, r"\bhold\b", key)

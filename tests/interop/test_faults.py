@@ -1,6 +1,7 @@
 """The bridge against a conference server that answers late, answers 5xx, resets connections or
-loses its Socket.IO connection (SPEC §10): callers get 503 with Retry-After in bounded time, nobody
-is unmuted by a failure, and the bridge catches up with the server once it answers again.
+loses its Socket.IO connection (docs/behaviour.md, Limits and bad input): callers get 503 with
+Retry-After in bounded time, nobody is unmuted by a failure, and the bridge catches up with the
+server once it answers again.
 
 A real ``spaces-bridge server`` runs behind :class:`~tests.interop.remote.FaultProxy`; the
 moderator acts on the server directly, so their actions still land while the bridge's path fails.

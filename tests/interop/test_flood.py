@@ -1,9 +1,9 @@
-"""An unanswered-INVITE flood (SPEC §10): sipp sends 2,000 INVITEs a second to a real space and never
-ACKs, while a caller from another address keeps probing with OPTIONS. Every probe must be answered
-before a caller's first retransmission would fire (T1, 500 ms by default: a later answer costs a real
-phone a retransmission, and a stalled loop would cost it the call). Once the flood's transactions time
-out the daemon holds nothing of it: no transaction, no dialog, no attendee, and no more memory after a
-second flood than after the first.
+"""An unanswered-INVITE flood (docs/behaviour.md, Limits and bad input): sipp sends 2,000 INVITEs a
+second to a real space and never ACKs, while a caller from another address keeps probing with
+OPTIONS. Every probe must be answered before a caller's first retransmission would fire (T1, 500 ms
+by default: a later answer costs a real phone a retransmission, and a stalled loop would cost it the
+call). Once the flood's transactions time out the daemon holds nothing of it: no transaction, no
+dialog, no attendee, and no more memory after a second flood than after the first.
 
 How fast the probe is answered is a figure, printed here for ``-s`` runs; it depends on the machine
 (p99 15-50 ms on an idle 2-core machine, around 100 ms on a busy one), so the bound is the protocol's,

@@ -1,5 +1,6 @@
 """Phones in a meeting: real sipp phones, the real daemon and its embedded server, and a moderator
-acting through the REST API (SPEC §3-§7)."""
+acting through the REST API (docs/behaviour.md, from Legacy and modern endpoints to Meeting
+lifecycle)."""
 
 from __future__ import annotations
 

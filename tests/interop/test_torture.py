@@ -1,7 +1,7 @@
 """Every RFC 4475 torture message sent to the running daemon over UDP and over TCP: it answers what
-it can, drops what it must, and still answers an OPTIONS afterwards (SPEC §10). Replies go back to
-the loopback sender only: the messages' Via hosts (192.0.2.x) are never used as destinations, and
-``maddr`` is ignored."""
+it can, drops what it must, and still answers an OPTIONS afterwards (docs/behaviour.md, Limits and
+bad input). Replies go back to the loopback sender only: the messages' Via hosts (192.0.2.x) are
+never used as destinations, and ``maddr`` is ignored."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Fuzzing in CI (bounded): the parser, the stream framer and the endpoint take mutated RFC 4475
 messages and random bytes; every outcome is "parsed" or the documented RemoteProtocolError, and the
-endpoint absorbs everything (SPEC §10). Hypothesis keeps the run short and the failures minimal."""
+endpoint absorbs everything (docs/behaviour.md, Limits and bad input). Hypothesis keeps the run
+short and the failures minimal."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The SIP core does no I/O and reads no clock (STYLE.md §1): enforced on the source."""
+"""The SIP core does no I/O and reads no clock (docs/architecture.md): enforced on the source."""
 
 from __future__ import annotations
 
