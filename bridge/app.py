@@ -51,6 +51,7 @@ from .ops.notify import Notifier
 from .sip.address import Transport, host_text
 from .sip.endpoint import Endpoint, EndpointConfig
 from .sip.transaction import TimerConfig
+from .sip.uri import is_token
 from .transport.driver import SipDriver
 from .transport.guard import SCANNERS, Guard
 from .transport.stream import StreamServer, server_tls_context
@@ -79,6 +80,14 @@ def advertised(config: Config) -> dict[Transport, tuple[str, int]]:
     return local
 
 
+def agent_name(user_agent: str) -> str:
+    """How the SIP stack names us in Warning headers and SDP origins: the product of ``[sip]
+    user_agent`` (``spaces-bridge/2.1 (Linux)`` → ``spaces-bridge``), or ``-`` when that is no
+    token, which both grammars need (RFC 3261 §20.43, RFC 4566 §5.2)."""
+    product = user_agent.strip().partition("/")[0].partition(" ")[0]
+    return product if is_token(product) else "-"
+
+
 class Bridge:
     """The running daemon: its parts and their lifecycle."""
 
@@ -88,7 +97,9 @@ class Bridge:
         self._tasks: set[asyncio.Task[None]] = set()
         self.endpoint = Endpoint(
             EndpointConfig(
-                local=advertised(config), timers=TimerConfig(t1=config.sip.timer_t1_ms / 1000)
+                local=advertised(config),
+                timers=TimerConfig(t1=config.sip.timer_t1_ms / 1000),
+                agent=agent_name(config.sip.user_agent),
             ),
             token=_token,
             random=random.random,

@@ -157,6 +157,7 @@ class Signalling:
                 session_version=call.session_version,
                 previous=call.offer_shape,
                 audio_direction=direction,
+                username=self._endpoint.config.agent,
             )
         else:
             local = sdp.build_answer(
@@ -166,6 +167,7 @@ class Signalling:
                 session_id=call.session_id,
                 session_version=call.session_version,
                 audio_direction=direction,
+                username=self._endpoint.config.agent,
             )
         audio = local.audio
         if not reoffer and audio is not None:

@@ -29,6 +29,10 @@ class EndpointConfig:
     """Dialogs before new INVITEs get 503: one per call, sized above the 50,000-call target."""
     retry_after: int = 5
     """Seconds in Retry-After when we refuse for capacity."""
+    agent: str = "-"
+    """Our name where SIP and SDP carry one: the warn-agent of our stateless answers' Warning
+    (RFC 3261 §20.43) and the username of our SDP origins (RFC 4566 §5.2), a token either way.
+    ``-`` is SDP's "no user": the application that runs the endpoint names it."""
     _contacts: dict[tuple[Transport, bool], str] = field(
         default_factory=dict, init=False, compare=False, repr=False
     )

@@ -426,7 +426,7 @@ class Endpoint:
 
     def _reject(self, exc: RemoteProtocolError, source: Address, request: Request | None) -> None:
         """Stateless answer to what could not be parsed or checked, when it can be routed."""
-        datagram = stateless_response(exc, source, request)
+        datagram = stateless_response(exc, source, request, agent=self.config.agent)
         if datagram is None:
             self._events.append(MessageRejected(source, exc.reason, None))
             return

@@ -54,7 +54,7 @@ _KEYS = frozenset(
     {
         "via", "from", "to", "call-id", "cseq", "contact", "content-length", "content-type",
         "max-forwards", "route", "record-route", "require", "accept", "content-encoding",
-        "allow", "supported", "user-agent", "event", "expires", "spacesversion", "info-package",
+        "allow", "supported", "user-agent", "event", "expires", "info-package",
         "recv-info", "retry-after", "reason", "authorization", "subscription-state",
     }
 )  # fmt: skip
@@ -69,7 +69,6 @@ _DISPLAY_NAMES: dict[str, str] = {
     "rseq": "RSeq",
     "sip-etag": "SIP-ETag",
     "sip-if-match": "SIP-If-Match",
-    "spacesversion": "spacesVersion",
 }
 
 # Headers a request may carry once only (RFC 3261 §20: no "#" in their grammar); two of them → 400

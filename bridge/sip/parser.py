@@ -63,7 +63,6 @@ _KNOWN_KEYS = frozenset(
         "mime-version",
         "organization",
         "priority",
-        "spacesversion",
     }
 )
 

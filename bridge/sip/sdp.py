@@ -458,9 +458,9 @@ def _family(address: str) -> str:
     return "IP6" if ":" in address else "IP4"
 
 
-def _origin_for(local_address: str, session_id: int, session_version: int) -> Origin:
+def _origin_for(username: str, local_address: str, session_id: int, session_version: int) -> Origin:
     return Origin(
-        "spaces-bridge",
+        username,
         str(session_id),
         str(session_version),
         "IN",
@@ -478,8 +478,9 @@ def build_answer(
     session_version: int,
     audio_direction: Direction = Direction.SENDRECV,
     video_direction: Direction = Direction.SENDRECV,
+    username: str = "-",
 ) -> SessionDescription:
-    """Our answer to ``offer`` (RFC 3264 §6).
+    """Our answer to ``offer`` (RFC 3264 §6), with ``username`` in its ``o=`` line.
 
     One m-line per offered one, in the same order. A stream is accepted when its media type has a
     port in ``ports``, its profile is plain RTP and it offers a codec we know; the first such stream
@@ -524,7 +525,7 @@ def build_answer(
     if "audio" not in taken:
         raise RemoteProtocolError("no audio stream with a codec we accept", status_hint=488)
     return SessionDescription(
-        _origin_for(local_address, session_id, session_version),
+        _origin_for(username, local_address, session_id, session_version),
         connection=f"IN {_family(local_address)} {local_address}",
         media=tuple(answered),
     )
@@ -565,8 +566,10 @@ def build_offer(
     previous: tuple[MediaDescription, ...] | None = None,
     audio_direction: Direction = Direction.SENDRECV,
     video_direction: Direction = Direction.SENDRECV,
+    username: str = "-",
 ) -> SessionDescription:
-    """Our offer, for a re-INVITE or the 200 to an INVITE without SDP.
+    """Our offer, for a re-INVITE or the 200 to an INVITE without SDP, with ``username`` in its
+    ``o=`` line.
 
     With ``previous`` (the media of our last description in the dialog, or their
     :func:`offer_shape`): the same m-lines in the same order with the same formats (RFC 3264 §8);
@@ -574,7 +577,7 @@ def build_offer(
     This is how the bridge mutes a phone (``sendonly``) and unmutes it (``sendrecv``). Rejected
     streams stay rejected. Without it: one audio stream with the codecs we take.
     """
-    origin = _origin_for(local_address, session_id, session_version)
+    origin = _origin_for(username, local_address, session_id, session_version)
     connection = f"IN {_family(local_address)} {local_address}"
     if previous is not None:
         media = tuple(

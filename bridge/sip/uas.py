@@ -197,10 +197,10 @@ def at_capacity(retry_after: int) -> RemoteProtocolError:
 
 
 def stateless_response(
-    exc: RemoteProtocolError, source: Address, request: Request | None
+    exc: RemoteProtocolError, source: Address, request: Request | None, *, agent: str
 ) -> tuple[bytes, Address] | None:
     """The answer, outside any transaction, to what could not be parsed or checked, and where it
-    goes; None when it cannot be routed or built."""
+    goes; None when it cannot be routed or built. Its Warning names us ``agent`` and says why."""
     if request is None or request.method == "ACK" or not has_routing_headers(request):
         return None
     dest = response_destination(source, split_vias_safe(request))
@@ -209,7 +209,7 @@ def stateless_response(
     except RemoteProtocolError:
         # A header the response must copy (CSeq...) is itself unreadable: nothing to answer.
         return None
-    response.headers.add("warning", f'399 spaces-bridge "{_quote_safe(exc.reason)}"')
+    response.headers.add("warning", f'399 {agent} "{_quote_safe(exc.reason)}"')
     return response.encode(), dest
 
 

@@ -268,7 +268,7 @@ def test_answer_direction_table(offered: Direction, local: Direction, expected: 
 
 
 def test_answer_follows_the_offer() -> None:
-    sd = answer(BARESIP)
+    sd = answer(BARESIP, username="bridge")
     audio = audio_of(sd)
     assert audio.port == 20000
     assert audio.formats == ("111", "9", "0", "8", "101")  # the offer's order, all known
@@ -278,7 +278,8 @@ def test_answer_follows_the_offer() -> None:
     assert audio.attribute("ptime") == "20"
     assert audio.lines == ()  # the offer's b= is not ours to repeat
     assert sd.connection == "IN IP4 192.0.2.10"
-    assert sd.origin == Origin("spaces-bridge", "7", "1", "IN", "IP4", "192.0.2.10")
+    assert sd.origin == Origin("bridge", "7", "1", "IN", "IP4", "192.0.2.10")
+    assert answer(BARESIP).origin.username == "-"  # RFC 4566 §5.2: no user named
     assert sd.name == "-" and sd.lines == (("t", "0 0"),)
 
 
