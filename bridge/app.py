@@ -25,7 +25,7 @@ from aiohttp import web
 
 from . import __version__
 from .calls.access import Access
-from .calls.conference import ConferenceCalls
+from .calls.conference import UAS_POLICY, ConferenceCalls
 from .calls.policy import KeyMap
 from .calls.settings import CallSettings
 from .conference.client.client import SpacesClient
@@ -98,6 +98,7 @@ class Bridge:
         self.endpoint = Endpoint(
             EndpointConfig(
                 local=advertised(config),
+                policy=UAS_POLICY,
                 timers=TimerConfig(t1=config.sip.timer_t1_ms / 1000),
                 agent=agent_name(config.sip.user_agent),
             ),

@@ -36,6 +36,7 @@ from ..sip.events import (
     Retransmission,
 )
 from ..sip.message import Request
+from ..sip.uas import UasPolicy
 from ..sip.uri import SipUri
 from . import policy
 from .access import Access, AuthConfig, Caller, Refusal
@@ -50,7 +51,12 @@ from .version import Generation, classify
 
 log = structlog.get_logger("bridge.calls")
 
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, SUBSCRIBE"
+#: What the bridge serves: the endpoint refuses other methods itself (405 with Allow, or 501), and
+#: the call layer answers OPTIONS with the same Allow.
+UAS_POLICY = UasPolicy(
+    allowed_methods=frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "SUBSCRIBE"})
+)
+ALLOW = UAS_POLICY.allow_header
 
 
 class ConferenceCalls:

@@ -222,14 +222,17 @@ class Headers:
         return value  # type: ignore[return-value]
 
 
-# Methods of RFC 3261 and the extensions the bridge meets: known tokens, so that the hot path can take
-# them without the token check (Method = INVITEm / ACKm / ... / extension-method, §25.1).
-KNOWN_METHODS = frozenset(
-    {
-        "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY",
-        "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE",
-    }
+#: Methods of RFC 3261 and of the extensions a UA meets, in the order an Allow header lists them:
+#: RFC 3261's own, then the extensions by RFC (INFO 2976, PRACK 3262, SUBSCRIBE and NOTIFY 3265,
+#: UPDATE 3311, MESSAGE 3428, REFER 3515, PUBLISH 3903).
+METHODS = (
+    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "PRACK", "SUBSCRIBE", "NOTIFY",
+    "UPDATE", "MESSAGE", "REFER", "PUBLISH",
 )  # fmt: skip
+#: Known tokens: the parser's hot path takes them without the token check (Method = INVITEm / ACKm /
+#: ... / extension-method, §25.1), and a UAS answers a method outside them 501, a known one it does
+#: not serve 405 with Allow (§8.2.1; RFC 4475 §3.1.1.5).
+KNOWN_METHODS = frozenset(METHODS)
 
 
 # Via = ( "Via" / "v" ) HCOLON via-parm *(COMMA via-parm)

@@ -12,18 +12,9 @@ from dataclasses import dataclass, field
 
 from .address import Address, Transport
 from .errors import RemoteProtocolError
-from .headers import SINGLE_VALUED, Via, display_name
+from .headers import KNOWN_METHODS, METHODS, SINGLE_VALUED, Via, display_name
 from .message import Request, response_to
 from .uri import SipUri, Uri, split_commas
-
-#: Methods of RFC 3261 and its extensions that we recognise; a method outside this set is unknown and
-#: gets 501, a recognised one we do not serve gets 405 with Allow (§8.2.1; RFC 4475 §3.1.1.5).
-KNOWN_METHODS = frozenset(
-    {
-        "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "PRACK", "UPDATE",
-        "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH",
-    }
-)  # fmt: skip
 
 _MANDATORY = ("via", "from", "to", "call-id", "cseq")
 
@@ -35,7 +26,8 @@ class UasPolicy:
     allowed_methods: frozenset[str] = frozenset(
         {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "SUBSCRIBE", "NOTIFY"}
     )
-    """Methods answered; other known methods get 405 with Allow."""
+    """Methods served (the TU's, and ACK, BYE and CANCEL, which the core handles); other known
+    methods get 405 with Allow, unknown ones 501."""
     supported_extensions: frozenset[str] = frozenset()
     """Option tags we implement; a Require naming any other gets 420 (§8.2.2.3)."""
     accepted_bodies: Mapping[str, frozenset[str]] = field(
@@ -48,7 +40,9 @@ class UasPolicy:
 
     @property
     def allow_header(self) -> str:
-        return ", ".join(sorted(self.allowed_methods))
+        """The Allow value: the methods served, known ones in :data:`METHODS` order."""
+        known = [m for m in METHODS if m in self.allowed_methods]
+        return ", ".join([*known, *sorted(self.allowed_methods - KNOWN_METHODS)])
 
 
 def check_headers(request: Request) -> None:

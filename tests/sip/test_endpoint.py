@@ -23,6 +23,7 @@ from bridge.sip.events import (
 )
 from bridge.sip.message import Request, Response
 from bridge.sip.parser import parse_message
+from bridge.sip.uas import UasPolicy
 from tests.conftest import CORPUS
 from tests.sip.sipnet import PHONE, drain_events, make_endpoint, sent, statuses
 
@@ -369,6 +370,24 @@ def test_options_outside_dialog_goes_to_the_call_layer() -> None:
     bob.respond(options.request_id, 200, now=0.0, headers=(("Allow", "INVITE, ACK"),))
     ((ok, _),) = sent(bob)
     assert isinstance(ok, Response) and ok.headers.get("allow") == "INVITE, ACK" and ok.to.tag
+
+
+def test_methods_not_served_get_405_with_the_policys_allow_and_unknown_ones_501() -> None:
+    served = frozenset({"OPTIONS", "BYE", "INVITE", "CANCEL", "ACK", "X-PING"})
+    bob = make_endpoint(policy=UasPolicy(allowed_methods=served), agent="bob")
+    bob.receive(alice("REGISTER", 1, to_tag=None, branch="z9hG4bKreg"), ALICE, 0.0)
+    ((refused, _),) = sent(bob)
+    assert isinstance(refused, Response) and refused.status == 405
+    # RFC 3261's methods in its order, then extensions: the same text for the same methods.
+    assert refused.headers.get("allow") == "INVITE, ACK, BYE, CANCEL, OPTIONS, X-PING"
+    bob.receive(alice("FROB", 2, to_tag=None, branch="z9hG4bKfrob"), ALICE, 0.0)
+    assert statuses(sent(bob)) == [501]
+    # What cannot be checked is answered without a transaction, with a Warning that names us.
+    options = alice("OPTIONS", 3, to_tag=None, branch="z9hG4bKbad")
+    bob.receive(options.replace(b"CSeq: 3", b"CSeq: x"), ALICE, 0.0)
+    ((bad, _),) = sent(bob)
+    assert isinstance(bad, Response) and bad.status == 400
+    assert (bad.headers.get("warning") or "").startswith('399 bob "')
 
 
 def test_response_routing_rport_and_via_port() -> None:
