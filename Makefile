@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check bridge tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy bridge
+	$(BIN)/mypy bridge tests bench
 
 unit: $(STAMP)
 	$(BIN)/pytest -m 'not interop'

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import os
@@ -45,7 +46,7 @@ from dataclasses import dataclass, field
 
 import _daemon
 import aiohttp
-import socketio
+import socketio  # type: ignore[import-untyped]  # python-socketio ships no type information
 from _daemon import HOST, MODERATOR_TOKEN, Target, machine, percentile, sipp_args, table
 from aiohttp import web
 
@@ -434,7 +435,8 @@ async def watch_roster(base: str, watch: Watch) -> socketio.AsyncClient:
 
 
 async def run(args: argparse.Namespace, work: pathlib.Path) -> list[list[str]]:
-    watch = Watch(gc_log=work / "gc.json")
+    gc_log = work / "gc.json"
+    watch = Watch(gc_log=gc_log)
     if args.mode == "embedded":
         port = _daemon.free_port()
         base = f"http://{HOST}:{port}"
@@ -454,7 +456,7 @@ async def run(args: argparse.Namespace, work: pathlib.Path) -> list[list[str]]:
                     target.extra_pids.append(server_pid)
                     rows = await _run(args, work, target, watch, Moderator(session, upstream))
     # Written when the daemon exited: the cyclic collector's pauses during the measurement.
-    print("  daemon's " + _daemon.gc_pauses(watch.gc_log, *watch.window))
+    print("  daemon's " + _daemon.gc_pauses(gc_log, *watch.window))
     return rows
 
 
@@ -465,7 +467,7 @@ async def _run(
     phones = []
     for number in range(args.phones):
         _, phone = await loop.create_datagram_endpoint(
-            lambda n=number: Phone(n, (HOST, target.port), watch), local_addr=(HOST, 0)
+            functools.partial(Phone, number, (HOST, target.port), watch), local_addr=(HOST, 0)
         )
         if await phone.invite("sendrecv") != "200":
             raise SystemExit(f"{phone.name} could not join the meeting")

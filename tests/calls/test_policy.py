@@ -23,8 +23,14 @@ from bridge.sip.sdp import Direction
 LEGACY, MODERN = Generation.LEGACY, Generation.MODERN
 
 
-def state(generation: Generation = LEGACY, **fields: object) -> CallState:
+def state(generation: Generation = LEGACY, /, **fields: object) -> CallState:
+    # The tables hold the fields as dict[str, object], which mypy cannot match to CallState's.
     return CallState(generation, **fields)  # type: ignore[arg-type]
+
+
+def audio(s: CallState) -> bool:
+    """The audio state, read through a call so that mypy does not narrow it across policy calls."""
+    return s.audio
 
 
 @pytest.mark.parametrize(
@@ -145,7 +151,7 @@ def test_server_media_orders_and_reports() -> None:
 def test_mute_all() -> None:
     legacy, spared, modern = state(audio=True), state(audio=True), state(MODERN, audio=True)
     assert policy.on_mute_all(legacy, excluded=False, done=False) == [Notify("muteall", "muting")]
-    assert legacy.audio  # muting: nothing yet
+    assert audio(legacy)  # muting: nothing yet
     assert policy.on_mute_all(legacy, excluded=False, done=True) == [Notify("muteall", "muted")]
     assert not legacy.audio
     assert policy.on_mute_all(spared, excluded=True, done=True) == [Notify("muteall", "muted")]

@@ -58,7 +58,7 @@ class Moderator:
     def phone(self, name: str | None = "Desk Phone 1", timeout: float = 10.0) -> dict[str, Any]:
         """The roster entry (or lobby entry) of the phone called ``name`` (None: any phone), once it
         has joined."""
-        return self.wait_for(
+        entry: dict[str, Any] = self.wait_for(
             lambda d: next(
                 (
                     a
@@ -70,6 +70,7 @@ class Moderator:
             timeout,
             f"phone {name!r} in the meeting",
         )
+        return entry
 
     def wait_for(
         self, find: Callable[[dict[str, Any]], Any], timeout: float = 10.0, what: str = "state"

@@ -124,7 +124,7 @@ def wait_drained(daemon: Daemon, moderator: Moderator, timeout: float = 30.0) ->
             sample(text, "spaces_bridge_dialogs_active", version="legacy"),
             len(moderator.details()["attendees"]),
         )
-        if held == (0, 0, 0):
+        if held == (0.0, 0.0, 0):  # two samples (floats) and a count
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"(transactions, dialogs, attendees) still {held}")

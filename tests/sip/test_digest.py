@@ -69,7 +69,7 @@ def credential(nonce: str, *, nc: str = "00000001", algorithm: str = "SHA-256", 
         "cnonce": "abc",
         "algorithm": algorithm,
     } | over
-    response = response_for(**fields)  # type: ignore[arg-type]
+    response = response_for(**fields)
     return (
         f'Digest username="{fields["username"]}", realm="bridge", nonce="{nonce}", '
         f'uri="sip:demo@127.0.0.1", response="{response}", algorithm={algorithm}, '

@@ -150,6 +150,7 @@ def test_rfc3665_2xx_retransmitted_until_ack_then_bye_without_ack() -> None:
     bob = make_endpoint()
     bob.receive(F1.encode(), ALICE, 0.0)
     (invite,) = drain_events(bob)
+    assert isinstance(invite, RequestReceived)
     bob.respond(invite.request_id, 200, now=0.0, body=b"v=0\r\n", content_type="application/sdp")
     sent(bob)
     times = []
@@ -173,6 +174,7 @@ def test_rfc3665_3_8_busy_then_retransmission_gets_same_answer() -> None:
     bob = make_endpoint()
     bob.receive(F1.encode(), ALICE, 0.0)
     (invite,) = drain_events(bob)
+    assert isinstance(invite, RequestReceived)
     sent(bob)
     bob.respond(invite.request_id, 486, now=0.1)
     ((busy, _),) = sent(bob)
@@ -191,6 +193,7 @@ def test_after_the_final_answer_only_its_bytes_are_kept() -> None:
     bob = make_endpoint()
     bob.receive(F1.encode(), ALICE, 0.0)
     (invite,) = drain_events(bob)
+    assert isinstance(invite, RequestReceived)
     bob.datagrams_to_send(0.0)
     bob.respond(invite.request_id, 200, now=0.1, body=b"v=0\r\n", content_type="application/sdp")
     ((first, _),) = bob.datagrams_to_send(0.1)
@@ -209,6 +212,7 @@ def test_once_acknowledged_the_invite_is_absorbed_by_its_key_until_timer_l() -> 
     bob = make_endpoint()
     bob.receive(F1.encode(), ALICE, 0.0)
     (invite,) = drain_events(bob)
+    assert isinstance(invite, RequestReceived)
     bob.respond(invite.request_id, 200, now=0.1, body=b"v=0\r\n", content_type="application/sdp")
     bob.receive(alice("ACK", 1, to_tag="t1", branch="z9hG4bKack1"), ALICE, 0.3)
     drain_events(bob)
@@ -256,6 +260,7 @@ def test_in_dialog_requests_carry_from_and_to_with_their_parameters_and_tags() -
         )
         bob.receive(invite.encode(), ALICE, 0.0)
         (received,) = drain_events(bob)
+        assert isinstance(received, RequestReceived)
         dialog = bob.respond(received.request_id, 200, now=0.0, body=b"v=0\r\n", content_type="a/b")
         assert dialog is not None
         dialogs.append(dialog)
@@ -279,6 +284,7 @@ def test_cancel_before_answer_gives_200_and_487() -> None:
     bob = make_endpoint()
     bob.receive(F1.encode(), ALICE, 0.0)
     (invite,) = drain_events(bob)
+    assert isinstance(invite, RequestReceived)
     bob.respond(invite.request_id, 180, now=0.0)
     sent(bob)
     bob.receive(alice("CANCEL", 1, to_tag=None, branch="z9hG4bK74bf9"), ALICE, 1.0)
@@ -316,6 +322,7 @@ def _established() -> tuple[Endpoint, DialogId]:
     bob = make_endpoint()
     bob.receive(F1.encode(), ALICE, 0.0)
     (invite,) = drain_events(bob)
+    assert isinstance(invite, RequestReceived)
     dialog = bob.respond(
         invite.request_id, 200, now=0.0, body=b"v=0\r\n", content_type="application/sdp"
     )

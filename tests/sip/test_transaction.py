@@ -110,6 +110,8 @@ def apply(tx: Tx, inp: Input, now: float) -> list[TxOutput]:
         return tx.transport_error(now)
     if isinstance(tx, ClientTransaction):
         return tx.receive_response(reply(tx.request, STATUS[inp]), now)
+    # Only retire() and release() drop the request, and no input here follows either.
+    assert tx.request is not None
     match inp:
         case I.REQUEST:
             return tx.receive_request(tx.request, now)
@@ -319,7 +321,7 @@ def test_invite_server_retires_once_acknowledged_and_tells_when_timer_l_is_due()
     tx.send_response(reply(INVITE, 200), 1.0)
     tx.ack_2xx(2.0)
     assert tx.retire() == 1.0 + 64 * T1  # the endpoint's key absorbs until then
-    assert tx.state is S.TERMINATED and tx.next_deadline() is None
+    assert current_state(tx) is S.TERMINATED and tx.next_deadline() is None
     assert tx.request is None and tx.last_response is None
 
 
