@@ -48,10 +48,7 @@ from .ops import logs
 from .ops.http import start_ops
 from .ops.metrics import Metrics
 from .ops.notify import Notifier
-from .sip.address import Transport, host_text
-from .sip.endpoint import Endpoint, EndpointConfig
-from .sip.transaction import TimerConfig
-from .sip.uri import is_token
+from .sip import Endpoint, EndpointConfig, TimerConfig, Transport, host_text, is_token
 from .transport.driver import SipDriver
 from .transport.guard import SCANNERS, Guard
 from .transport.stream import StreamServer, server_tls_context

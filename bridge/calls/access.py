@@ -6,8 +6,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from ..sip.digest import AuthFailure, DigestAuthenticator
-from ..sip.message import Request
+from ..sip import AuthFailure, DigestAuthenticator, Request
 
 
 @dataclass(frozen=True, slots=True)

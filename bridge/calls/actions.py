@@ -13,10 +13,7 @@ from ..conference.client.client import SpacesClient
 from ..conference.client.errors import PreventUnmuting, SpacesError, is_refusal
 from ..conference.wire import PHONE
 from ..ops.metrics import Metrics
-from ..sip import bodies, sdp
-from ..sip.endpoint import Endpoint
-from ..sip.errors import RemoteProtocolError
-from ..sip.message import Request
+from ..sip import Endpoint, RemoteProtocolError, Request, bodies, sdp
 from . import infopackage, policy
 from .call import Call, Unreachable, clog
 from .settings import CallSettings

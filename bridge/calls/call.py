@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from ..ops import logs
-from ..sip import sdp
-from ..sip.dialog import DialogId
+from ..sip import DialogId, sdp
 from . import policy
 from .protocols import Cancellable, MediaPort
 

@@ -19,25 +19,25 @@ from ..conference.client import events as ev
 from ..conference.client.client import SpacesClient
 from ..conference.client.errors import NotFound, SpacesError
 from ..ops.metrics import METHODS, Metrics
-from ..sip import sdp
-from ..sip.dialog import DialogId
-from ..sip.endpoint import Endpoint
-from ..sip.errors import RemoteProtocolError
-from ..sip.events import (
+from ..sip import (
     DialogConfirmed,
+    DialogId,
     DialogTerminated,
+    Endpoint,
     Event,
     GlareRetryDue,
     InviteCancelled,
     MessageRejected,
+    RemoteProtocolError,
+    Request,
     RequestFailed,
     RequestReceived,
     ResponseReceived,
     Retransmission,
+    SipUri,
+    UasPolicy,
+    sdp,
 )
-from ..sip.message import Request
-from ..sip.uas import UasPolicy
-from ..sip.uri import SipUri
 from . import policy
 from .access import Access, AuthConfig, Caller, Refusal
 from .actions import ATTENDEE_TYPE, RETRY_AFTER, Actions

@@ -4,7 +4,7 @@ events we send them (docs/behaviour.md, "Phone to server" and "Server to phone")
 Bodies are ``application/vnd.spaces.bridge+json`` objects with a ``type``; requests carry an ``id``
 that the reply echoes. The package is named ``spaces-bridge`` in ``Info-Package``, which endpoints
 may omit. The parser takes any bytes and returns a typed request or raises
-:class:`~bridge.sip.errors.RemoteProtocolError` with the status to answer (400 malformed, 415 an unknown
+:class:`~bridge.sip.RemoteProtocolError` with the status to answer (400 malformed, 415 an unknown
 request type); nothing else.
 """
 
@@ -14,8 +14,8 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
+from ..sip import RemoteProtocolError
 from ..sip.bodies import MAX_BODY
-from ..sip.errors import RemoteProtocolError
 
 CONTENT_TYPE = "application/vnd.spaces.bridge+json"
 PACKAGE = "spaces-bridge"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ..sip.sdp import Direction
+from ..sip import Direction
 from .version import Generation
 
 

@@ -13,10 +13,7 @@ from collections.abc import Callable
 import structlog
 
 from ..ops.metrics import Metrics
-from ..sip import sdp
-from ..sip.dialog import DialogId
-from ..sip.endpoint import Endpoint
-from ..sip.errors import LocalProtocolError
+from ..sip import DialogId, Endpoint, LocalProtocolError, sdp
 from . import infopackage, policy
 from .call import Call, clog
 from .settings import CallSettings

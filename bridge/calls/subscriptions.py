@@ -18,12 +18,7 @@ from ..conference.client import events as ev
 from ..conference.client.client import SpacesClient
 from ..conference.client.errors import NotFound, SpacesError
 from ..conference.client.models import RosterEntry
-from ..sip import conference_info
-from ..sip.dialog import DialogId
-from ..sip.endpoint import Endpoint
-from ..sip.errors import LocalProtocolError
-from ..sip.message import Request
-from ..sip.uri import SipUri
+from ..sip import DialogId, Endpoint, LocalProtocolError, Request, SipUri, conference_info
 from .protocols import Cancellable
 from .settings import CallSettings
 from .version import classify

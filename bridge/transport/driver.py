@@ -14,9 +14,7 @@ from typing import Protocol
 
 import structlog
 
-from ..sip.address import Address, Transport
-from ..sip.endpoint import Endpoint
-from ..sip.events import Event
+from ..sip import Address, Endpoint, Event, Transport
 from .guard import Guard
 
 log = structlog.get_logger("bridge.transport")

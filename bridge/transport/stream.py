@@ -17,9 +17,14 @@ from typing import Any, cast
 
 import structlog
 
-from ..sip.address import Address, Transport
-from ..sip.errors import RemoteProtocolError
-from ..sip.parser import KEEPALIVE_PING, KEEPALIVE_PONG, StreamFramer
+from ..sip import (
+    KEEPALIVE_PING,
+    KEEPALIVE_PONG,
+    Address,
+    RemoteProtocolError,
+    StreamFramer,
+    Transport,
+)
 from .driver import SipDriver
 
 log = structlog.get_logger("bridge.transport")

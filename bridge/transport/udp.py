@@ -13,7 +13,7 @@ from typing import cast
 
 import structlog
 
-from ..sip.address import Address, Transport
+from ..sip import Address, Transport
 from .driver import SipDriver
 
 log = structlog.get_logger("bridge.transport")
