@@ -7,6 +7,7 @@ import sys
 
 from . import __version__
 from .config import ConfigError, load
+from .config.document import warnings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     if args.command == "check-config":
+        for warning in warnings(config):
+            print(f"warning: {warning}", file=sys.stderr)
         print(f"{config.source}: OK")
         return 0
     if args.worker is not None or config.sip.workers > 1:

@@ -5,8 +5,9 @@ server speak the same roles, hands, policies, permissions, event categories and 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 NAMESPACE: Final = "/chat"
 """The Socket.IO namespace of the realtime channel."""
@@ -19,6 +20,42 @@ SEND: Final = "SEND_MEDIA_SESSION_EVENTS"
 
 PHONE: Final = "phone"
 """``attendeeType`` of the attendees the bridge joins for SIP phones."""
+
+CODECS: Final = ("PCMU", "PCMA")
+"""What a phone attendee's audio may be: G.711 mu-law or A-law at 8 kHz, in 20 ms packets (RFC
+3551 §4.5.14), which phones and the meeting's mixer both take without transcoding."""
+
+
+@dataclass(frozen=True, slots=True)
+class MediaOffer:
+    """A join's ``media``: where the bridge receives the attendee's meeting audio (plain RTP), and
+    the codecs it can send, preferred first (docs/conference-api.md, POST …/attendees)."""
+
+    host: str
+    port: int
+    codecs: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rtp": {"ip": self.host, "port": self.port}, "codecs": list(self.codecs)}
+
+
+@dataclass(frozen=True, slots=True)
+class MediaEndpoint:
+    """A join answer's ``media``: where the bridge sends the attendee's audio, in which codec and
+    payload type. Absent when the server has no media plane."""
+
+    host: str
+    port: int
+    codec: str
+    payload_type: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rtp": {"ip": self.host, "port": self.port},
+            "codec": self.codec,
+            "payloadType": self.payload_type,
+        }
+
 
 MODERN_VERSION = (1, 1)
 """Clients reporting this version or higher are modern; absent, lower or unparsable is legacy."""

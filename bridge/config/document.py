@@ -142,3 +142,19 @@ def _server(data: Mapping[str, Any], source: str) -> ServerConfig | None:
             source, "server", "configures the embedded server; not with conference.url"
         )
     return read_server(_table(data, "server", source), source)
+
+
+def warnings(config: Config) -> list[str]:
+    """What is valid but probably not meant: ``check-config`` prints these, and the daemon logs
+    them at start."""
+    found = []
+    media = config.media.share(0, config.sip.workers) if config.sip.workers > 1 else config.media
+    if config.media.relay and config.limits.max_dialogs > media.relay_capacity:
+        per = " per worker" if config.sip.workers > 1 else ""
+        found.append(
+            f"{config.source}: limits.max_dialogs: admits {config.limits.max_dialogs} calls, but "
+            f"media.port_min..port_max carries {media.relay_capacity}{per} with media.relay "
+            f"(4 ports a call); the others get 503 Media Ports Exhausted. Widen the range, lower "
+            f"max_dialogs, or set media.relay = false"
+        )
+    return found

@@ -13,15 +13,33 @@ from .values import host as _host
 from .values import known as _known
 from .values import port as _port
 
+PORTS_PER_CALL = 4
+"""A relayed call's block: the phone leg's RTP and RTCP (RFC 3550 §11: an even port and the next),
+the meeting leg's RTP, and its RTCP port kept free."""
+
 
 @dataclass(frozen=True, slots=True)
 class MediaConfig:
     host: str = "127.0.0.1"
-    """Address of the media anchor written in our SDP (c=) and bound for RTP."""
+    """Address written in our SDP (c=) and bound for RTP: the phones send their audio here."""
     port_min: int = 20000
-    """First RTP port of the anchor's range (even)."""
-    port_max: int = 20999
-    """Last RTP port of the anchor's range."""
+    """First port of the range the bridge binds RTP and RTCP in."""
+    port_max: int = 29999
+    """Last port of that range."""
+    relay: bool = True
+    """Relay each call's audio between the phone and the meeting (a block of four ports per call:
+    the phone's RTP and RTCP, the meeting's RTP and a spare for its RTCP). ``false``: signalling
+    only, for operators who anchor media elsewhere; every call then shares four ports that
+    receive and drop."""
+    prompts: bool = True
+    """Play short spoken prompts to the phone (muted, unmuted, hand raised or lowered, waiting in
+    the lobby, meeting ended); only with ``relay``."""
+
+    @property
+    def relay_capacity(self) -> int:
+        """Calls the range can relay at once: one block of four ports (from an even one) each."""
+        first = self.port_min + (self.port_min & 1)
+        return max(0, (self.port_max - first + 1) // PORTS_PER_CALL)
 
     def share(self, index: int, count: int) -> MediaConfig:
         """Worker ``index``'s part of the range when ``count`` workers split it: equal and
@@ -35,7 +53,7 @@ _DEFAULT = MediaConfig()
 
 
 def read_media(data: Mapping[str, Any], source: str) -> MediaConfig:
-    _known(data, ("host", "port_min", "port_max"), source, "media.")
+    _known(data, ("host", "port_min", "port_max", "relay", "prompts"), source, "media.")
     media = MediaConfig(
         host=_host(_get(data, "host", str, source, "media.", _DEFAULT.host), source, "media.host"),
         port_min=_port(
@@ -48,6 +66,8 @@ def read_media(data: Mapping[str, Any], source: str) -> MediaConfig:
             source,
             "media.port_max",
         ),
+        relay=_get(data, "relay", bool, source, "media.", _DEFAULT.relay),
+        prompts=_get(data, "prompts", bool, source, "media.", _DEFAULT.prompts),
     )
     if ipaddress.ip_address(media.host).is_unspecified:
         # The host is written in our SDP's c= line, where 0.0.0.0 means "on hold" (RFC 3264 §8.4).

@@ -24,7 +24,7 @@ from urllib.parse import quote
 import aiohttp
 import structlog
 
-from ..wire import Permission
+from ..wire import MediaOffer, Permission
 from .errors import (
     ConnectError,
     InvalidResponse,
@@ -241,10 +241,12 @@ class SpacesClient:
         guest: bool,
         role: Role | None = None,
         endpoint: str | None = None,
+        media: MediaOffer | None = None,
     ) -> JoinResult:
         """Create an attendee. ``version`` is the client's (the bridge joins as ``1.1``); ``role``
         is only for a phone the bridge authenticated as a moderator; ``endpoint`` tells consoles
-        what the attendee really is (``sip/legacy``, ``sip/1.1``)."""
+        what the attendee really is (``sip/legacy``, ``sip/1.1``); ``media`` where the bridge
+        receives the attendee's meeting audio (the answer's ``media`` says where to send it)."""
         payload: dict[str, Any] = {
             "attendeeType": attendee_type,
             "displayName": display_name,
@@ -255,6 +257,8 @@ class SpacesClient:
             payload["role"] = Role(role).value
         if endpoint is not None:
             payload["endpoint"] = endpoint
+        if media is not None:
+            payload["media"] = media.to_json()
         body = await self._call(
             "POST",
             _ATTENDEES,

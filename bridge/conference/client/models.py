@@ -9,11 +9,12 @@ reject missing or mistyped ones with :class:`PayloadError`; the HTTP client turn
 from __future__ import annotations
 
 import enum
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..wire import GuestPolicy, Hand, Role
+from ..wire import CODECS, GuestPolicy, Hand, MediaEndpoint, Role
 
 __all__ = [
     "Attendee",
@@ -121,6 +122,8 @@ class JoinResult:
     role: Role
     media_state: MediaState
     admitted: bool
+    media: MediaEndpoint | None = None
+    """Where the attendee's audio goes; None when the server has no media plane."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +263,35 @@ def read_join_result(value: object) -> JoinResult:
         role=choice(data, "role", Role),
         media_state=read_media_state(data.get("mediaState")),
         admitted=flag(data, "admitted"),
+        media=read_media_endpoint(data.get("media")),
     )
+
+
+def read_media_endpoint(value: object) -> MediaEndpoint | None:
+    """A join answer's ``media`` (absent or null: no media plane)."""
+    if value is None:
+        return None
+    data = obj(value, "media")
+    rtp = obj(data.get("rtp"), "media.rtp")
+    host = text(rtp, "ip")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError as exc:
+        raise PayloadError(f"media.rtp.ip: not an IP address: {host[:64]!r}") from exc
+    port = rtp.get("port")
+    payload_type = data.get("payloadType")
+    codec = text(data, "codec")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise PayloadError("media.rtp.port: expected a port 1-65535")
+    if (
+        isinstance(payload_type, bool)
+        or not isinstance(payload_type, int)
+        or not 0 <= payload_type < 128
+    ):
+        raise PayloadError("media.payloadType: expected 0-127")
+    if codec not in CODECS:
+        raise PayloadError(f"media.codec: expected one of {', '.join(CODECS)}")
+    return MediaEndpoint(host, port, codec, payload_type)
 
 
 def read_media_state_result(value: object) -> MediaStateResult:

@@ -4,11 +4,12 @@ field and what was expected. Unknown fields are ignored so that clients may send
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import TypeVar
 
-from ..wire import Permission
+from ..wire import CODECS, MediaOffer, Permission
 from .errors import BadRequest
 
 MAX_TEXT = 256
@@ -83,6 +84,28 @@ def str_list(body: Body, key: str, *, required: bool = False) -> list[str]:
     ):
         raise BadRequest(f"{key} must be a list of at most {MAX_LIST} strings", "bad_field")
     return list(value)
+
+
+def opt_media_offer(body: Body, key: str) -> MediaOffer | None:
+    """A join's ``media``: ``{"rtp": {"ip", "port"}, "codecs": [...]}`` (docs/conference-api.md)."""
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("rtp"), dict):
+        raise BadRequest(f'{key} must be {{"rtp": {{"ip", "port"}}, "codecs"}}', "bad_field")
+    rtp = value["rtp"]
+    host, port = rtp.get("ip"), rtp.get("port")
+    try:
+        ipaddress.ip_address(host if isinstance(host, str) else "")
+    except ValueError as exc:
+        raise BadRequest(f"{key}.rtp.ip must be an IP address", "bad_field") from exc
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise BadRequest(f"{key}.rtp.port must be a port 1-65535", "bad_field")
+    codecs = str_list(value, "codecs", required=True)
+    if not codecs or not set(codecs) <= set(CODECS):
+        raise BadRequest(f"{key}.codecs must list some of {', '.join(CODECS)}", "bad_field")
+    assert isinstance(host, str)
+    return MediaOffer(host, port, tuple(codecs))
 
 
 def permissions(body: Body, key: str) -> None:

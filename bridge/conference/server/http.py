@@ -165,6 +165,7 @@ def _join(c: Conference, caller: Caller, params: Params, body: fields.Body) -> O
         guest=bool(fields.opt_bool(body, "guest")),
         role=fields.opt_enum(body, "role", Role),
         endpoint=fields.opt_str(body, "endpoint", fields.MAX_TYPE),
+        media=fields.opt_media_offer(body, "media"),
     )
 
 

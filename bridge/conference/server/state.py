@@ -27,6 +27,7 @@ from ..wire import (
     Category,
     GuestPolicy,
     Hand,
+    MediaOffer,
     MeetingState,
     Permission,
     PermissionState,
@@ -207,9 +208,13 @@ class Conference:
         guest: bool = False,
         role: Role | None = None,
         endpoint: str | None = None,
+        media: MediaOffer | None = None,
     ) -> Outcome:
         """``POST …/attendees``: role from the token (a bridge chooses for its phones), guest policy,
-        mute on entry, and the lobby queue re-announced when a moderator arrives."""
+        mute on entry, and the lobby queue re-announced when a moderator arrives. ``media`` (where
+        the bridge takes the attendee's audio) is validated; without a media plane the answer
+        names no media endpoint, and the bridge then relays the phone's audio nowhere."""
+        del media  # no media plane here yet: the answer carries no "media"
         space = self._space(space_id)
         meeting = self._active(space, meeting_id)
         attendee_role = rules.attendee_role(caller, guest=guest, requested=role)

@@ -28,7 +28,16 @@ from bridge.conference.client.errors import (
     Unauthorized,
     api_error,
 )
-from bridge.conference.client.models import GuestPolicy, Hand, JoinResult, MediaState, Role
+from bridge.conference.client.models import (
+    GuestPolicy,
+    Hand,
+    JoinResult,
+    MediaState,
+    PayloadError,
+    Role,
+    read_media_endpoint,
+)
+from bridge.conference.wire import MediaEndpoint, MediaOffer
 
 from .harness import BRIDGE, MEMBER, MODERATOR, OTHER_BRIDGE, client, conference_server, run
 
@@ -73,6 +82,18 @@ def test_join_roster_meeting_leave() -> None:
             )
             assert joined.role is Role.MEMBER and joined.admitted
             assert joined.media_state == MediaState(audio=True, video=False)
+            # The embedded server has no media plane: it takes a media offer and names no endpoint.
+            offered = await bridge.join(
+                "demo",
+                meeting.meeting_id,
+                attendee_type="phone",
+                display_name="Desk 13",
+                version=None,
+                guest=False,
+                media=MediaOffer("127.0.0.1", 20002, ("PCMU", "PCMA")),
+            )
+            assert offered.admitted and offered.media is None
+            await bridge.leave("demo", meeting.meeting_id, "phone", offered.attendee_id)
             roster = await bridge.roster("demo", meeting.meeting_id)
             (entry,) = roster
             assert entry.attendee_id == joined.attendee_id
@@ -476,3 +497,21 @@ def test_closed_client_refuses_use() -> None:
             await c.active_meeting("s")
 
     run(scenario)
+
+
+def test_media_endpoint_of_a_join_answer() -> None:
+    endpoint = MediaEndpoint("::1", 40000, "PCMA", 8)
+    assert read_media_endpoint(endpoint.to_json()) == endpoint
+    assert read_media_endpoint(None) is None
+    rtp = {"ip": "127.0.0.1", "port": 40000}
+    for bad in (
+        {"rtp": {"ip": "janus", "port": 40000}, "codec": "PCMU", "payloadType": 0},
+        {"rtp": {**rtp, "port": 70000}, "codec": "PCMU", "payloadType": 0},
+        {"rtp": {**rtp, "port": True}, "codec": "PCMU", "payloadType": 0},
+        {"rtp": rtp, "codec": "opus", "payloadType": 111},
+        {"rtp": rtp, "codec": "PCMU", "payloadType": 200},
+        {"codec": "PCMU", "payloadType": 0},
+        "127.0.0.1:40000",
+    ):
+        with pytest.raises(PayloadError):
+            read_media_endpoint(bad)
