@@ -31,6 +31,7 @@ from .events import (
 from .headers import KNOWN_METHODS, METHODS
 from .message import Message, Request, Response
 from .parser import KEEPALIVE_PING, KEEPALIVE_PONG, StreamFramer, parse_message
+from .rtpsession import AudioPeer, audio_peer, formats_for
 from .sdp import Direction, MediaDescription, SessionDescription, parse_sdp
 from .transaction import TimerConfig
 from .uas import UasPolicy
@@ -43,6 +44,7 @@ __all__ = [
     "METHODS",
     "AbsoluteUri",
     "Address",
+    "AudioPeer",
     "AuthFailure",
     "DialogConfirmed",
     "DialogId",
@@ -76,8 +78,10 @@ __all__ = [
     "Transport",
     "UasPolicy",
     "Uri",
+    "audio_peer",
     "bodies",
     "conference_info",
+    "formats_for",
     "host_text",
     "is_token",
     "parse_message",

@@ -9,6 +9,7 @@ but :class:`RemoteProtocolError`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -428,7 +429,7 @@ def _media(section: _Section) -> MediaDescription:
 # -- offer/answer ----------------------------------------------------------------------------------
 
 
-def _codec(m: MediaDescription, fmt: str) -> str | None:
+def codec_of(m: MediaDescription, fmt: str) -> str | None:
     """The lower-case encoding name of ``fmt`` in ``m``, from rtpmap or the static table."""
     encoding = m.rtpmap(fmt)
     if encoding is not None:
@@ -436,11 +437,11 @@ def _codec(m: MediaDescription, fmt: str) -> str | None:
     return _STATIC_AUDIO.get(fmt) if m.media == "audio" else None
 
 
-def _accepted_formats(m: MediaDescription) -> list[str]:
+def accepted_formats(m: MediaDescription) -> list[str]:
     """The offered formats we take, in the offer's order (the offerer's preference, RFC 3264 §6.1)."""
     known = _CODECS.get(m.media, frozenset())
-    chosen = [f for f in m.formats if _codec(m, f) in known]
-    if all(_codec(m, f) == "telephone-event" for f in chosen):
+    chosen = [f for f in m.formats if codec_of(m, f) in known]
+    if all(codec_of(m, f) == "telephone-event" for f in chosen):
         return []  # telephone-event alone carries no audio
     return chosen
 
@@ -479,6 +480,8 @@ def build_answer(
     audio_direction: Direction = Direction.SENDRECV,
     video_direction: Direction = Direction.SENDRECV,
     username: str = "-",
+    accept: Callable[[MediaDescription], list[str]] | None = None,
+    ptime: int | None = None,
 ) -> SessionDescription:
     """Our answer to ``offer`` (RFC 3264 §6), with ``username`` in its ``o=`` line.
 
@@ -486,8 +489,11 @@ def build_answer(
     port in ``ports``, its profile is plain RTP and it offers a codec we know; the first such stream
     of each type gets ``ports[media]`` (one anchor port per type), later ones are rejected. Rejected
     streams get port 0 and the offered formats (§6). Directions follow :func:`answer_direction`.
-    No accepted audio stream → 488 Not Acceptable Here.
+    No accepted audio stream → 488 Not Acceptable Here. ``accept`` chooses the formats of an
+    offered stream (default: every codec this module knows, in the offer's order); ``ptime``, when
+    given, is the audio packet time we send (RFC 4566 §6), otherwise the offer's is echoed.
     """
+    choose = accept or accepted_formats
     answered: list[MediaDescription] = []
     taken: set[str] = set()
     for m in offer.media:
@@ -497,7 +503,7 @@ def build_answer(
             and not m.rejected
             and m.proto in _RTP_PROFILES
         )
-        formats = _accepted_formats(m) if usable else []
+        formats = choose(m) if usable else []
         if not formats:
             answered.append(MediaDescription(m.media, 0, m.proto, m.formats))
             continue
@@ -511,9 +517,11 @@ def build_answer(
             params = m.fmtp(fmt)
             if params is not None:
                 attributes.append(("fmtp", f"{fmt} {params}"))
-        ptime = m.attribute("ptime")
-        if ptime:
-            attributes.append(("ptime", ptime))  # echoed: we have no packetisation of our own
+        offered_ptime = m.attribute("ptime")
+        if ptime is not None and m.media == "audio":
+            attributes.append(("ptime", str(ptime)))
+        elif offered_ptime:
+            attributes.append(("ptime", offered_ptime))  # echoed: no packetisation of our own
         local = audio_direction if m.media == "audio" else video_direction
         direction = answer_direction(_offered_direction(offer, m), local)
         attributes.append((direction.value, None))
