@@ -37,11 +37,17 @@ def rms_dbfs(samples: Sequence[int]) -> float:
     return to_db(mean_power(samples))
 
 
-def payload_dbov(payload: bytes, law: Law) -> float:
-    """The level of a G.711 payload in dBov, without decoding it: one table look-up per byte."""
+def payload_dbov(payload: bytes, law: Law, stride: int = 1) -> float:
+    """The level of a G.711 payload in dBov, without decoding it: one table look-up per byte read.
+
+    That is about 6 µs for 160 bytes (``bench/media_core.py``), 30 % of a relayed packet's budget,
+    so a speaking indicator should read every ``stride``-th byte (4 still gives 40 samples per
+    20 ms, plenty for a level) or only every few packets."""
     squares = _SQUARES.get(law.name)
     if squares is None:
         squares = _SQUARES[law.name] = tuple(v * v for v in law.to_linear)
+    if stride > 1:
+        payload = payload[::stride]
     if not payload:
         return SILENT_DB
     total = sum(map(squares.__getitem__, payload))

@@ -53,6 +53,11 @@ def test_a_tone_through_g711_is_that_tone(law: Law, freq: float) -> None:
     )
 
 
+def test_a_subsampled_level_is_close() -> None:
+    payload = tone(ULAW, 440, 160, level_db=-20)
+    assert payload_dbov(payload, ULAW, 4) == pytest.approx(payload_dbov(payload, ULAW), abs=1.0)
+
+
 def test_dominant_frequency_picks_the_tone() -> None:
     samples = [
         a + b
