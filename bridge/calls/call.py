@@ -1,10 +1,13 @@
-"""One call's data: SIP side (ids, SDP) and meeting side (attendee, policy state). Plain data but
-for the lock that keeps one call's conference work in order."""
+"""One call's data: SIP side (ids, SDP) and meeting side (attendee, policy state), and its lifecycle
+as one :class:`Phase` moved by a transition table, in the style of the SIP transactions
+(docs/architecture.md): a step the table does not list raises :class:`PhaseError`. Plain data but for
+the lock that keeps one call's conference work in order."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from enum import Enum, auto
 
 import structlog
 
@@ -18,6 +21,59 @@ log = structlog.get_logger("bridge.calls")
 
 class Unreachable(Exception):  # noqa: N818  (a condition, not an error of ours)
     """The conference server could not be reached or failed: callers get 503 with Retry-After."""
+
+
+class PhaseError(Exception):
+    """A step the call's phase does not allow: a bug in the call layer, never the doing of a phone or
+    the server (as :class:`~bridge.sip.LocalProtocolError` is for the SIP core)."""
+
+
+class Phase(Enum):
+    """Where a call is in its life (docs/behaviour.md, "Lobby" and "Meeting lifecycle")."""
+
+    JOINING = auto()
+    """The INVITE is unanswered and the caller not in the lobby: joining the meeting, or admitted
+    and being answered."""
+    WAITING = auto()
+    """In the lobby, the INVITE unanswered (ringing)."""
+    WAITING_ANSWERED = auto()
+    """In the lobby, answered with inactive media (``lobby_answer``)."""
+    ADMITTED_INACTIVE = auto()
+    """Admitted from ``WAITING_ANSWERED``: our last SDP is still the lobby's inactive one, so we
+    re-offer until the phone accepts an offer of ours."""
+    ADMITTED = auto()
+    """Answered and in the meeting: the phone is told the server's state."""
+    ENDED = auto()
+    """Refused, cancelled, hung up or gone: forgotten, and out of the meeting."""
+
+
+class Step(Enum):
+    """What moves a call from one phase to the next."""
+
+    LOBBY = auto()
+    """The server put the caller in the lobby."""
+    ANSWER = auto()
+    """We answer the INVITE (200)."""
+    ADMIT = auto()
+    """A moderator admitted the waiting caller."""
+    OFFER_ACCEPTED = auto()
+    """The phone accepted a re-offer of ours (2xx)."""
+    END = auto()
+
+
+TRANSITIONS: dict[tuple[Phase, Step], Phase] = {
+    (Phase.JOINING, Step.LOBBY): Phase.WAITING,
+    (Phase.JOINING, Step.ANSWER): Phase.ADMITTED,
+    (Phase.WAITING, Step.ANSWER): Phase.WAITING_ANSWERED,
+    (Phase.WAITING, Step.ADMIT): Phase.JOINING,  # answered next, as an admitted caller
+    (Phase.WAITING_ANSWERED, Step.ADMIT): Phase.ADMITTED_INACTIVE,
+    (Phase.ADMITTED_INACTIVE, Step.OFFER_ACCEPTED): Phase.ADMITTED,
+    (Phase.ADMITTED, Step.OFFER_ACCEPTED): Phase.ADMITTED,
+    **{(phase, Step.END): Phase.ENDED for phase in Phase if phase is not Phase.ENDED},
+}
+"""``(phase, step) → next phase``; every other pair is a :class:`PhaseError`. An ended call stays
+ended: ending it again is the caller's to avoid."""
+LOBBY = frozenset({Phase.WAITING, Phase.WAITING_ANSWERED})
 
 
 @dataclass(slots=True)
@@ -40,12 +96,8 @@ class Call:
     offer: sdp.SessionDescription | None = None
     meeting_id: str | None = None
     attendee_id: str | None = None
-    admitted: bool = False
-    waiting: bool = False
-    """In the lobby: ringing, or answered with inactive media (the answer variant)."""
-    stale_sdp: bool = False
-    """Our last SDP says nothing of the server's state (inactive in the lobby): re-offer."""
-    offering_stale: bool = False
+    phase: Phase = Phase.JOINING
+    """Moved by :meth:`advance` only."""
     dialog: DialogId | None = None
     media: MediaPort | None = None
     session_id: int = 0
@@ -54,15 +106,16 @@ class Call:
     """The m-lines of our last SDP in the dialog, which re-offers keep (RFC 3264 §8), as
     :func:`~bridge.sip.sdp.offer_shape` gives them: one copy shared by the calls answered alike."""
     offer_request: int | None = None
-    """Our re-INVITE in flight, and the audio state it offers."""
+    """Our re-INVITE in flight, and the audio state it offers: a sub-state beside the phase, since
+    offers come and go many times in one phase."""
     offering: bool = False
     sdp_signalling: bool = True
+    """Not a phase: a phone that refuses re-offers (488, 501) stays in the meeting without them."""
     keys: policy.KeyBuffer | None = None
     """The key sequence being typed; made on the first key (most calls never send one)."""
     timers: list[Cancellable] | None = None
     """Ringing and lobby timers; made by the first (most calls never wait in the lobby)."""
     _lock: asyncio.Lock | None = field(default=None, repr=False, compare=False)
-    ended: bool = False
     action_at: float | None = None
     """When the phone's latest request arrived, until the conference request it causes (metrics)."""
     event_at: float | None = None
@@ -71,6 +124,22 @@ class Call:
         default=None, repr=False, compare=False
     )
     """The call's bound logger and what it was bound for (see :func:`clog`)."""
+
+    def advance(self, step: Step) -> None:
+        """Take ``step``: the phase :data:`TRANSITIONS` lists, or :class:`PhaseError`."""
+        try:
+            self.phase = TRANSITIONS[self.phase, step]
+        except KeyError:
+            raise PhaseError(f"{step.name} while {self.phase.name}") from None
+
+    @property
+    def ended(self) -> bool:
+        return self.phase is Phase.ENDED
+
+    @property
+    def waiting(self) -> bool:
+        """In the lobby, ringing or answered with inactive media."""
+        return self.phase in LOBBY
 
     @property
     def lock(self) -> asyncio.Lock:

@@ -42,7 +42,7 @@ from . import policy
 from .access import Access, AuthConfig, Caller, Refusal
 from .actions import ATTENDEE_TYPE, RETRY_AFTER, Actions
 from .attendance import Attendance, Refused
-from .call import Call, clog
+from .call import Call, Phase, Step, clog
 from .protocols import Cancellable, Media
 from .settings import CallSettings
 from .signalling import Responder, Signalling
@@ -135,7 +135,7 @@ class ConferenceCalls:
 
     @property
     def waiting(self) -> int:
-        return sum(1 for c in self._calls.values() if c.waiting and not c.ended)
+        return sum(1 for c in self._calls.values() if c.waiting)
 
     def calls(self) -> Iterator[Call]:
         return iter(list(self._calls.values()))
@@ -297,7 +297,9 @@ class ConferenceCalls:
             self._refuse(call, 503, "Conference Unavailable", str(exc), headers=RETRY_AFTER)
             return
         clog(call).info("caller waiting")
-        call.waiting = True
+        if call.ended:
+            return  # cancelled or refused meanwhile: nobody waits
+        call.advance(Step.LOBBY)
 
         def ring() -> None:
             if call.request_id is not None and not call.ended:
@@ -306,7 +308,7 @@ class ConferenceCalls:
                 call.add_timer(self._later(self._settings.ringing_interval, ring))
 
         def give_up() -> None:
-            if call.waiting and not call.ended:
+            if call.waiting:
                 why = "nobody admitted the caller in time"
                 if call.request_id is not None:
                     self._refuse(call, 480, "Lobby Timeout", why)
@@ -329,7 +331,7 @@ class ConferenceCalls:
             self._media.release(port)
             return
         call.media = port
-        call.admitted = not call.waiting
+        call.advance(Step.ANSWER)  # admitted, or answered in the lobby with inactive media
         rid, call.request_id = call.request_id, None
         if not call.waiting:
             call.cancel_timers()
@@ -449,19 +451,17 @@ class ConferenceCalls:
 
     def _lobby_decision(self, attendee_id: str, state: str) -> None:
         call = self._by_attendee.get(attendee_id)
-        if call is None or not call.waiting or call.ended:
+        if call is None or not call.waiting:
             return
         if state == "GRANTED":
             clog(call).info("caller admitted")
-            call.waiting = False
+            call.advance(Step.ADMIT)
             call.cancel_timers()
-            if call.dialog is not None:
+            if call.phase is Phase.ADMITTED_INACTIVE:
                 # Answered in the lobby with inactive media: re-offer (the answer variant in
                 # docs/behaviour.md, Lobby).
-                # Marked now, not in the task: the admission's own media event may come first,
+                # Moved now, not in the task: the admission's own media event may come first,
                 # and its re-offer must already carry the admission (one re-INVITE, not two).
-                call.admitted = True
-                call.stale_sdp = True
                 self._signal.notify(call, policy.Notify("lobby", "admitted"))
             self._spawn(self._admitted(call))
         elif state == "REJECTED":
@@ -525,7 +525,7 @@ class ConferenceCalls:
         request)."""
         if call.ended:
             return
-        call.ended = True
+        call.advance(Step.END)
         if self._metrics is not None:
             self._metrics.calls.labels(_outcome(call, why)).inc()
         self._calls.pop(call.call_id, None)

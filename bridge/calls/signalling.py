@@ -15,7 +15,7 @@ import structlog
 from ..ops.metrics import Metrics
 from ..sip import DialogId, Endpoint, LocalProtocolError, sdp
 from . import infopackage, policy
-from .call import Call, clog
+from .call import Call, Phase, Step, clog
 from .settings import CallSettings
 
 log = structlog.get_logger("bridge.calls")
@@ -66,12 +66,11 @@ class Signalling:
         """Re-offer SDP until the phone was told the server's state (docs/behaviour.md, Server to
         phone). One offer at a time; changes that arrive meanwhile coalesce into the next offer."""
         if (
-            call.ended
+            call.phase not in (Phase.ADMITTED, Phase.ADMITTED_INACTIVE)
             or call.dialog is None
             or not call.sdp_signalling
             or "sdp" not in call.methods
-            or call.waiting
-            or not (policy.needs_offer(call.state) or call.stale_sdp)
+            or not (policy.needs_offer(call.state) or _lobby_sdp(call))
         ):
             # Nothing to tell the phone: a server event that led here needed no signalling, and
             # must not be timed against a later, unrelated request.
@@ -84,9 +83,9 @@ class Signalling:
         ):
             return
         local = self.describe(call, None, reoffer=True)
+        # This offer carries the current state; until the phone accepts one, the phase keeps saying
+        # that its SDP is the lobby's, so a failure (491 included) re-offers.
         call.offering = call.state.audio
-        # This offer carries the current state; a failure below (491) makes it stale again.
-        call.offering_stale, call.stale_sdp = call.stale_sdp, False
         try:
             call.offer_request = self._endpoint.send_in_dialog(
                 call.dialog,
@@ -111,10 +110,9 @@ class Signalling:
         if call.offer_request != rid or status < 200:
             return
         call.offer_request = None
-        if status >= 300:
-            call.stale_sdp = call.stale_sdp or call.offering_stale
         if status < 300:
             call.state.signalled_audio = call.offering
+            call.advance(Step.OFFER_ACCEPTED)  # the lobby's inactive SDP, if it was, is replaced
         elif status in (488, 501):
             # The phone cannot take re-offers: stop trying for this call (docs/behaviour.md,
             # Server to phone).
@@ -177,6 +175,11 @@ class Signalling:
                 self._shapes.clear()  # many kinds of phones: start again rather than grow
             call.offer_shape = self._shapes[shape] = shape
         return local.encode()
+
+
+def _lobby_sdp(call: Call) -> bool:
+    """Our last SDP is the lobby's inactive one, and no offer of ours is replacing it."""
+    return call.phase is Phase.ADMITTED_INACTIVE and call.offer_request is None
 
 
 def _event_body(note: policy.Notify) -> bytes | None:
