@@ -484,8 +484,7 @@ class Endpoint:
 
     def _on_response(self, response: Response, source: Address, now: float) -> None:
         try:
-            key = client_key(response)
-            response.cseq  # noqa: B018  (parse for the error)
+            key = client_key(response)  # reads the top Via and CSeq: unreadable ones raise
         except RemoteProtocolError as exc:
             self._events.append(MessageRejected(source, exc.reason, None))
             return

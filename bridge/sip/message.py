@@ -148,6 +148,22 @@ class Message:
     def routes(self) -> tuple[NameAddr, ...]:
         return self.headers.typed("route", _parse_route)
 
+    def check_routing_headers(self) -> None:
+        """Parse Via, From, To, Call-ID and CSeq now (each is then cached): the first that cannot
+        be read raises :class:`RemoteProtocolError`. Every answer copies these headers (RFC 3261
+        §8.2.6.2), so a message is checked here once, before anything relies on them."""
+        headers = self.headers
+        headers.typed("via", _vias)
+        headers.typed_single("from", parse_name_addr)
+        headers.typed_single("to", parse_name_addr)
+        headers.typed_single("call-id", _call_id)
+        headers.typed_single("cseq", parse_cseq)
+
+    def check_contacts(self) -> None:
+        """Parse the Contact header field now (it is then cached); :class:`RemoteProtocolError` if
+        it cannot be read."""
+        self.headers.typed("contact", _contacts)
+
     @property
     def content_type(self) -> str | None:
         """Media type without parameters, lower case (``application/sdp``)."""
@@ -191,6 +207,12 @@ class Request(Message):
         else:
             self.raw_uri = str(uri)
             self._uri = uri
+
+    def check_uri(self) -> None:
+        """Parse the Request-URI now (it is then cached); :class:`RemoteProtocolError` if it cannot
+        be read."""
+        if self._uri is None:
+            self._uri = parse_uri(self.raw_uri)
 
     @property
     def uri(self) -> Uri:

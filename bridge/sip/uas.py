@@ -58,11 +58,7 @@ def check_headers(request: Request) -> None:
         for key in SINGLE_VALUED:
             if headers.count(key) > 1:
                 raise RemoteProtocolError(f"more than one {display_name(key)} header")
-    request.vias  # noqa: B018  (parse for the error)
-    request.from_  # noqa: B018
-    request.to  # noqa: B018
-    request.call_id  # noqa: B018
-    request.cseq  # noqa: B018  (every answer copies it: an unreadable one cannot be answered)
+    request.check_routing_headers()  # every answer copies them: unreadable ones cannot be answered
     max_forwards = headers.get("max-forwards")
     if max_forwards is not None:
         value = max_forwards.strip()
@@ -70,9 +66,9 @@ def check_headers(request: Request) -> None:
             raise RemoteProtocolError(f"malformed Max-Forwards {value[:20]!r}")
     for contact_line in headers.get_all("contact"):
         if contact_line.strip() != "*":
-            request.contacts  # noqa: B018
+            request.check_contacts()
             break
-    request.uri  # noqa: B018
+    request.check_uri()
 
 
 def check_method(request: Request, policy: UasPolicy) -> None:
