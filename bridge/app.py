@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import gc
 import random
+import resource
 import secrets
 import signal
 import ssl
@@ -43,7 +44,10 @@ from .conference.server.config import (
 from .conference.server.local import LocalApi
 from .conference.wire import Role
 from .config import Config, ConfigError, LimitsConfig, Listen, load
+from .config.document import warnings as config_warnings
 from .media.anchor import MediaAnchor
+from .media.prompts import Prompts
+from .media.relay import Relay
 from .ops import logs
 from .ops.http import start_ops
 from .ops.metrics import Metrics
@@ -110,7 +114,21 @@ class Bridge:
         self.driver.guard = self.guard
         self._ops: web.AppRunner | None = None
         self._listening = False
-        self.media = MediaAnchor(config.media.host, config.media.port_min, config.media.port_max)
+        media = config.media
+        # The relay takes a port block per call; without it every call shares the anchor's ports.
+        self.relay = (
+            Relay(
+                media.host,
+                media.port_min,
+                media.port_max,
+                prompts=Prompts.load() if media.prompts else None,
+            )
+            if media.relay
+            else None
+        )
+        self.media = (
+            None if media.relay else MediaAnchor(media.host, media.port_min, media.port_max)
+        )
         self.server: RunningServer | None = None
         self.client: SpacesClient | None = None
         self.subscription: SpacesSubscription | LocalSubscription | None = None
@@ -152,7 +170,19 @@ class Bridge:
         task.add_done_callback(self._tasks.discard)
 
     async def start(self) -> None:
-        await self.media.start()
+        for warning in config_warnings(self.config):
+            log.warning("configuration", warning=warning)
+        if self.media is not None:
+            await self.media.start()
+        if self.relay is not None:
+            _raise_file_limit(3 * self.relay.capacity + 1024)
+            log.info(
+                "media relay ready",
+                host=self.relay.host,
+                ports=f"{self.config.media.port_min}-{self.config.media.port_max}",
+                calls=self.relay.capacity,
+                prompts=self.relay.prompts is not None,
+            )
         await self._connect_conference()
         udp = UdpSender()
         tls: ssl.SSLContext | None = None
@@ -264,6 +294,8 @@ class Bridge:
             later=self._loop.call_later,
             metrics=self.metrics,
             access=Access(self.config.auth),
+            relay=self.relay,
+            prompts=self.config.media.prompts,
         )
         self.calls = calls
         self.metrics.watch(
@@ -278,6 +310,8 @@ class Bridge:
             },
             streams=self._stream_counts,
         )
+        if self.relay is not None:
+            self.metrics.watch_media(self.relay)
 
         def on_spaces_event(event: SpacesEvent) -> None:
             if isinstance(event, Connected | Disconnected):
@@ -362,7 +396,10 @@ class Bridge:
         if self.server is not None:
             await self.server.close()
         self.driver.close()
-        self.media.close()
+        if self.media is not None:
+            self.media.close()
+        if self.relay is not None:
+            self.relay.close()
 
 
 async def run(config: Config, notifier: Notifier | None = None) -> int:
@@ -457,3 +494,23 @@ def serve(config: Config) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     return code
+
+
+def _raise_file_limit(wanted: int) -> None:
+    """The relay holds three sockets a call: raise the soft file limit toward ``wanted`` (at most
+    the hard limit, which the service manager sets: ``LimitNOFILE=``), and say so when it falls
+    short, since calls beyond it would fail to bind."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= wanted:
+        return
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    if soft < wanted:
+        log.warning(
+            "open file limit below what the media range needs",
+            limit=soft,
+            needed=wanted,
+            hint="raise LimitNOFILE= or narrow [media] port_min..port_max",
+        )

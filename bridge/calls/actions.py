@@ -110,24 +110,36 @@ class Actions:
 
         self._spawn(answer())
 
-    def _on_key(self, call: Call, rid: int, digit: str) -> None:
-        clog(call).info("dtmf", digit=digit)
+    def on_rtp_key(self, call: Call, digit: str) -> None:
+        """A key the phone pressed as an RFC 4733 event: the same sequences and debounce as INFO
+        keys, with no request to answer."""
+        if not call.ended:
+            self._on_key(call, None, digit, source="rtp")
+
+    def _on_key(self, call: Call, rid: int | None, digit: str, *, source: str = "info") -> None:
+        """One key; ``rid`` is the INFO that carried it (answered once the key is handled)."""
+        clog(call).info("dtmf", digit=digit, source=source)
         if call.keys is None:
             call.keys = policy.KeyBuffer()
         sequence = policy.on_digit(call.keys, digit, self._clock(), self.settings.keys)
         if sequence is None:
-            self._answer(rid, 200)
+            if rid is not None:
+                self._answer(rid, 200)
             return
         commands = policy.on_keys(call.state, sequence, self.settings.keys)
         clog(call).info("key sequence", sequence=sequence)
+        if rid is None:
+            call.action_at = self._clock()  # an INFO's arrival set it already
 
         async def run() -> None:
             try:
                 await self.perform(call, commands, by_key=True, strict=True, reconcile=False)
             except Unreachable:
-                self._answer(rid, 503, "Conference Unavailable", headers=RETRY_AFTER)
+                if rid is not None:
+                    self._answer(rid, 503, "Conference Unavailable", headers=RETRY_AFTER)
             else:
-                self._answer(rid, 200)
+                if rid is not None:
+                    self._answer(rid, 200)
             self._flush()
             self._signal.reconcile(call)
 

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from ..conference.client.client import SpacesClient
 from ..conference.client.errors import Conflict, Forbidden, NotFound, SpacesError, is_refusal
 from ..conference.client.models import Role
+from ..conference.wire import MediaEndpoint, MediaOffer
 from .actions import ATTENDEE_TYPE, RETRY_AFTER
 from .call import Call, clog
 
@@ -48,9 +49,13 @@ class Attendance:
         self._client = client
         self._subscribe = subscribe
 
-    async def join(self, call: Call) -> bool:
+    async def join(
+        self, call: Call, *, media: MediaOffer | None = None
+    ) -> tuple[bool, MediaEndpoint | None]:
         """Make ``call`` an attendee of its space's active meeting, with the state the server gives
-        it; True if admitted, False if it waits in the lobby. Raises :class:`Refused`."""
+        it: whether it is admitted (else it waits in the lobby), and the media endpoint the server
+        names for its audio (``media`` says where the bridge takes the meeting's). Raises
+        :class:`Refused`."""
         try:
             await self._subscribe(call.space_id)
             meeting = await self._client.active_meeting(call.space_id)
@@ -66,6 +71,7 @@ class Attendance:
                 role=Role.MODERATOR if call.role == "moderator" else None,
                 # One string per version, not per attendee (the server keeps it for each).
                 endpoint=sys.intern(f"sip/{call.endpoint_version or 'legacy'}"),
+                media=media,
             )
         except NotFound as exc:
             if exc.code == "no_active_meeting":
@@ -85,7 +91,7 @@ class Attendance:
         call.attendee_id = joined.attendee_id
         call.state.audio = joined.media_state.audio
         call.state.video = joined.media_state.video
-        return joined.admitted
+        return joined.admitted, joined.media
 
     async def leave(self, call: Call) -> None:
         """Take the ended call out of the meeting. While the server fails, keep trying (with

@@ -102,6 +102,8 @@ class Call:
     media: MediaPort | None = None
     session_id: int = 0
     session_version: int = 0
+    early_sdp: bytes | None = None
+    """Our SDP in the lobby's 183 (early media), which the 200 repeats; only while waiting."""
     offer_shape: tuple[sdp.MediaDescription, ...] | None = None
     """The m-lines of our last SDP in the dialog, which re-offers keep (RFC 3264 §8), as
     :func:`~bridge.sip.sdp.offer_shape` gives them: one copy shared by the calls answered alike."""

@@ -18,6 +18,7 @@ import structlog
 from ..conference.client import events as ev
 from ..conference.client.client import SpacesClient
 from ..conference.client.errors import NotFound, SpacesError
+from ..media.relay import Relay
 from ..ops.metrics import METHODS, Metrics
 from ..sip import (
     DialogConfirmed,
@@ -42,6 +43,7 @@ from . import policy
 from .access import Access, AuthConfig, Caller, Refusal
 from .actions import ATTENDEE_TYPE, RETRY_AFTER, Actions
 from .attendance import Attendance, Refused
+from .audio import CallAudio
 from .call import Call, Phase, Step, clog
 from .protocols import Cancellable, Media
 from .settings import CallSettings
@@ -65,7 +67,7 @@ class ConferenceCalls:
     def __init__(
         self,
         endpoint: Endpoint,
-        media: Media,
+        media: Media | None,
         client: SpacesClient,
         settings: CallSettings,
         *,
@@ -76,19 +78,33 @@ class ConferenceCalls:
         later: Callable[[float, Callable[[], None]], Cancellable],
         metrics: Metrics | None = None,
         access: Access | None = None,
+        relay: Relay | None = None,
+        prompts: bool = False,
     ) -> None:
+        """``media`` is the shared anchor (``[media] relay = false``); ``relay`` the per-call relay,
+        which replaces it."""
         self._metrics = metrics
         self._access = access or Access(AuthConfig())
         self._endpoint = endpoint
         self._respond = Responder(endpoint, clock)
-        self._media = media
         self._client = client
         self._settings = settings
         self._clock = clock
         self._flush = flush
         self._spawn = spawn
         self._later = later
-        self._signal = Signalling(endpoint, settings, clock=clock, flush=flush, metrics=metrics)
+        self.audio = CallAudio(
+            relay,
+            media,
+            settings.media_host,
+            prompts=prompts,
+            later=later,
+            # Late bound: the actions are made below, with the signalling this audio is part of.
+            on_key=lambda call, key: self._actions.on_rtp_key(call, key),  # noqa: PLW0108
+        )
+        self._signal = Signalling(
+            endpoint, settings, clock=clock, flush=flush, metrics=metrics, audio=self.audio
+        )
         self._actions = Actions(
             endpoint,
             client,
@@ -261,8 +277,15 @@ class ConferenceCalls:
         self._spawn(self._join(call))
 
     async def _join(self, call: Call) -> None:
+        if self.audio.relaying and not await self.audio.open(call):
+            # Every port block carries a call: a new one would have no audio.
+            self._joining -= 1
+            self._refuse(
+                call, 503, "Media Ports Exhausted", "no free media ports", headers=RETRY_AFTER
+            )
+            return
         try:
-            admitted = await self._attendance.join(call)
+            admitted, endpoint = await self._attendance.join(call, media=self.audio.offer(call))
         except Refused as no:
             self._refuse(
                 call, no.status, no.reason, no.why, headers=no.headers, reason_text=no.reason_text
@@ -270,6 +293,7 @@ class ConferenceCalls:
         else:
             assert call.attendee_id is not None
             self._by_attendee[call.attendee_id] = call
+            self.audio.connect(call, endpoint)
             if call.request_id is None:  # cancelled while joining
                 self._end(call, "cancelled")
             elif admitted:
@@ -321,22 +345,46 @@ class ConferenceCalls:
             # the media inactive, and re-offer once a moderator admits the caller.
             await self._admit(call)
             self._signal.notify(call, policy.Notify("lobby", "waiting"))
+        elif self.audio.early_answer(call) and call.request_id is not None:
+            # Early media (183 with our SDP, RFC 3960's gateway model): the caller hears the
+            # waiting prompt instead of ringing. The 200 repeats this SDP (RFC 3261 §13.2.1).
+            try:
+                call.early_sdp = self._signal.describe(call, call.offer, early=True)
+            except RemoteProtocolError as exc:
+                self._refuse(call, exc.status_hint, exc.reason, "no common codec")
+                return
+            status = 183
+
+            def early() -> None:
+                if call.request_id is not None and call.waiting:
+                    self._respond(call.request_id, status, body=call.early_sdp or b"")
+                    self._flush()
+                    call.add_timer(self._later(self._settings.ringing_interval, early))
+
+            early()
+            self.audio.lobby(call)
         else:
             ring()
 
     async def _admit(self, call: Call) -> None:
         """Answer the INVITE: muted from the first answer if the server says so (no audio leaks)."""
-        port = await self._media.allocate(self._settings.media_host)
+        if call.media is None:
+            await self.audio.open(call)  # the shared anchor: always a port
         if call.request_id is None or call.ended:
-            self._media.release(port)
             return
-        call.media = port
         call.advance(Step.ANSWER)  # admitted, or answered in the lobby with inactive media
         rid, call.request_id = call.request_id, None
         if not call.waiting:
             call.cancel_timers()
+            self.audio.admitted(call)
         try:
-            local = self._signal.describe(call, call.offer)
+            if call.early_sdp is not None:
+                # Our early media's SDP is the answer: the 200 repeats it; a re-offer follows if
+                # the server's state differs from what it says (sendonly).
+                local, call.early_sdp = call.early_sdp, None
+                self.audio.update(call)
+            else:
+                local = self._signal.describe(call, call.offer)
         except RemoteProtocolError as exc:
             self._respond(rid, exc.status_hint, exc.reason)
             self._end(call, "no common codec")
@@ -415,7 +463,7 @@ class ConferenceCalls:
                         if call.request_id is not None:
                             self._refuse(call, 480, "Meeting Ended", "meeting ended in the lobby")
                         else:
-                            self._hang_up(call, "meeting ended")
+                            self._farewell(call)
             case ev.Connected():
                 # Events sent while the socket was down (or not yet up, for calls that joined
                 # first) are lost: re-read every call's state (docs/behaviour.md, Meeting
@@ -510,6 +558,15 @@ class ConferenceCalls:
         self._run(call, commands)
 
     # -- helpers -------------------------------------------------------------------------------------
+    def _farewell(self, call: Call) -> None:
+        """The meeting ended: the phone hears so (when prompts play), then gets BYE."""
+
+        def bye() -> None:
+            if not call.ended:
+                self._hang_up(call, "meeting ended")
+
+        self.audio.farewell(call, bye)
+
     def _hang_up(self, call: Call, why: str, *, reason: tuple[int, str] | None = None) -> None:
         """BYE, with an RFC 3326 ``Reason`` when ``reason`` (cause, text) says why."""
         self._end(call, why)  # first, so that the BYE's own DialogTerminated finds nothing to end
@@ -532,9 +589,7 @@ class ConferenceCalls:
         if call.dialog is not None:
             self._by_dialog.pop(call.dialog, None)
         call.cancel_timers()
-        if call.media is not None:
-            self._media.release(call.media)
-            call.media = None
+        self.audio.close(call, why)
         if call.attendee_id is not None:
             self._by_attendee.pop(call.attendee_id, None)
             self._spawn(self._attendance.leave(call))

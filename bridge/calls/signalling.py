@@ -15,6 +15,7 @@ import structlog
 from ..ops.metrics import Metrics
 from ..sip import DialogId, Endpoint, LocalProtocolError, sdp
 from . import infopackage, policy
+from .audio import ACCEPT, PTIME, CallAudio, relay_ports
 from .call import Call, Phase, Step, clog
 from .settings import CallSettings
 
@@ -33,8 +34,11 @@ class Signalling:
         clock: Callable[[], float],
         flush: Callable[[], None],
         metrics: Metrics | None = None,
+        audio: CallAudio | None = None,
     ) -> None:
         self._metrics = metrics
+        self.audio = audio
+        """The call's relay: set up by each answer, its gates moved by every reconcile."""
         self._endpoint = endpoint
         self.settings = settings
         self._clock = clock
@@ -64,7 +68,10 @@ class Signalling:
 
     def reconcile(self, call: Call) -> None:
         """Re-offer SDP until the phone was told the server's state (docs/behaviour.md, Server to
-        phone). One offer at a time; changes that arrive meanwhile coalesce into the next offer."""
+        phone). One offer at a time; changes that arrive meanwhile coalesce into the next offer.
+        The relay's gates follow the server's state at once, whatever the phone does with the offer."""
+        if self.audio is not None and not call.ended:
+            self.audio.update(call)
         if (
             call.phase not in (Phase.ADMITTED, Phase.ADMITTED_INACTIVE)
             or call.dialog is None
@@ -128,16 +135,27 @@ class Signalling:
             self.reconcile(call)
 
     def describe(
-        self, call: Call, offer: sdp.SessionDescription | None, *, reoffer: bool = False
+        self,
+        call: Call,
+        offer: sdp.SessionDescription | None,
+        *,
+        reoffer: bool = False,
+        early: bool = False,
     ) -> bytes:
         """Our SDP (an answer to ``offer``, or our offer), with the audio direction of the server's
         state, as sent. Except for our own re-offers (recorded when the phone accepts them), it
         records what the SDP tells the phone."""
         assert call.media is not None
         call.session_version += 1
-        ports = {"audio": call.media.port, "video": call.media.port + 2}
+        relayed = relay_ports(call)
+        ports = relayed or {"audio": call.media.port, "video": call.media.port + 2}
         direction = policy.wanted_direction(call.state)
-        if call.waiting:
+        if early:
+            # Early media in the lobby (183): sendrecv, because the 200 must repeat this answer
+            # (RFC 3261 §13.2.1) and most admitted callers may talk; until then the relay's send
+            # gate drops what the phone sends, and a re-INVITE follows if the server mutes it.
+            direction = sdp.Direction.SENDRECV
+        elif call.waiting:
             # No media flows in the lobby (docs/behaviour.md, Lobby).
             direction = sdp.Direction.INACTIVE
         elif call.state.held or "sdp" not in call.methods or not call.sdp_signalling:
@@ -163,7 +181,11 @@ class Signalling:
                 session_version=call.session_version,
                 audio_direction=direction,
                 username=self._endpoint.config.agent,
+                accept=ACCEPT if relayed else None,
+                ptime=PTIME if relayed else None,
             )
+            if self.audio is not None:
+                self.audio.negotiated(call, offer, local)
         audio = local.audio
         if not reoffer and audio is not None:
             # Our SDP receives from the phone = the phone may send.
@@ -174,6 +196,8 @@ class Signalling:
             if len(self._shapes) >= SHAPES_KEPT:
                 self._shapes.clear()  # many kinds of phones: start again rather than grow
             call.offer_shape = self._shapes[shape] = shape
+        if self.audio is not None:
+            self.audio.update(call)
         return local.encode()
 
 

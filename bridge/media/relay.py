@@ -19,7 +19,7 @@ import random
 import socket
 import time
 from collections.abc import Callable, Iterator
-from typing import Final
+from typing import Final, cast
 
 import structlog
 
@@ -47,8 +47,9 @@ class _Receiver(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # A datagram endpoint's transport (asyncio's selector one does not subclass
+        # DatagramTransport, uvloop's does; both have sendto).
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self._handler(data, addr)
@@ -167,6 +168,11 @@ class MediaLeg:
         for receiver in (self._rtp, self._rtcp, self._meeting):
             if receiver is not None and receiver.transport is not None:
                 receiver.transport.close()
+        # No cycles left behind (the call and its leg, each receiver and its leg): reference
+        # counting frees them now, not a collector pass minutes later.
+        self._rtp = self._rtcp = self._meeting = None
+        self._meeting_socket = None
+        self.on_key = None
         return self._relay.release(self)
 
     # -- datagrams --------------------------------------------------------------------------------
@@ -303,6 +309,7 @@ class Relay:
         self._prompting.discard(leg)
         if leg.media is None:
             return None
+        leg.media.counters.lost = leg.media.lost
         self.totals.add(leg.media.counters)
         return leg.media.counters
 

@@ -83,6 +83,8 @@ class Counters:
     paused: int = 0
     """Meeting audio not played to the phone (a prompt playing, the lobby)."""
     keys: int = 0
+    lost: int = 0
+    """Phone packets that never arrived (sequence gaps, RFC 3550 A.3), as of the last second."""
     latches: int = 0
     rtcp: int = 0
     rtcp_invalid: int = 0
@@ -424,6 +426,7 @@ class CallMedia:
     def housekeeping(self, now: float, wallclock: float) -> tuple[bytes | None, bytes | None]:
         """About every second: a keepalive for the meeting leg and an RTCP report for the phone,
         when due. ``wallclock`` is Unix time, for the report's NTP timestamp."""
+        self.counters.lost = self.lost
         keepalive = None
         if self.meeting is not None and now - self._sent_to_meeting_at >= KEEPALIVE:
             keepalive = self._to_meeting.silence()

@@ -8,7 +8,8 @@ gauges that describe state (dialogs, transactions, lobby) are read from the daem
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -209,6 +210,85 @@ class Metrics:
         self.lobby.set_function(lobby)
         self.subscriptions.set_function(subscriptions)
 
+    def watch_media(self, relay: MediaCounts) -> None:
+        """The relay's counts, read at scrape time (counting per packet stays a plain add)."""
+        families = (
+            ("packets", "RTP datagrams the relay read (in) and sent (out), by leg.", ["leg", "direction"]),
+            ("octets", "RTP bytes the relay read and sent, by leg.", ["leg", "direction"]),
+            ("dropped", "Datagrams the relay did not forward, by reason.", ["reason"]),
+            ("events", "Lost phone packets, RFC 4733 keys, latches, RTCP read, refusals.", ["kind"]),
+        )  # fmt: skip
+        for name, documentation, labels in families:
+            self.registry.register(
+                _CountsCollector(
+                    f"spaces_bridge_media_{name}",
+                    documentation,
+                    labels,
+                    functools.partial(lambda n: _media_counts(relay)[n], name),
+                )
+            )
+        self.registry.register(
+            _CountsCollector(
+                "spaces_bridge_media_busy_seconds",
+                "Time the relay spent handling datagrams (its share of the event loop's CPU).",
+                [],
+                lambda: {(): relay.busy},
+            )
+        )
+        Gauge(
+            "spaces_bridge_media_calls_active",
+            "Calls holding a relay port block.",
+            registry=self.registry,
+        ).set_function(lambda: relay.active)
+
+
+class MediaCounts(Protocol):
+    """What the relay tells the metrics (bridge.media.relay.Relay)."""
+
+    busy: float
+    exhausted: int
+    unconfigured: int
+
+    @property
+    def active(self) -> int: ...
+
+    def counters(self) -> Any: ...
+
+
+def _media_counts(relay: MediaCounts) -> dict[str, dict[tuple[str, ...], float]]:
+    c = relay.counters()
+    return {
+        "packets": {
+            ("phone", "in"): c.phone_packets,
+            ("meeting", "out"): c.to_meeting_packets,
+            ("meeting", "in"): c.meeting_packets,
+            ("phone", "out"): c.to_phone_packets,
+        },
+        "octets": {
+            ("phone", "in"): c.phone_octets,
+            ("meeting", "out"): c.to_meeting_octets,
+            ("meeting", "in"): c.meeting_octets,
+            ("phone", "out"): c.to_phone_octets,
+        },
+        "dropped": {
+            ("muted",): c.muted,
+            ("paused",): c.paused,
+            ("not_rtp",): c.not_rtp,
+            ("too_big",): c.too_big,
+            ("stranger",): c.stranger,
+            ("payload_type",): c.payload_type,
+            ("unconfigured",): relay.unconfigured,
+            ("rtcp_invalid",): c.rtcp_invalid,
+        },
+        "events": {
+            ("lost",): c.lost,
+            ("key",): c.keys,
+            ("latch",): c.latches,
+            ("rtcp",): c.rtcp,
+            ("refused_exhausted",): relay.exhausted,
+        },
+    }
+
 
 class _CountsCollector(Collector):
     """A counter family whose counts another part keeps (the guard, the stream listeners), read
@@ -219,7 +299,7 @@ class _CountsCollector(Collector):
         name: str,
         documentation: str,
         labels: list[str],
-        counts: Callable[[], dict[tuple[str, ...], int]],
+        counts: Callable[[], Mapping[tuple[str, ...], float]],
     ) -> None:
         self._name = name
         self._documentation = documentation

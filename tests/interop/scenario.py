@@ -90,6 +90,8 @@ class Phone:
         self.steps.append('  <send retrans="500">\n' + _cdata(text + "\n\n" + _sdp("sendrecv", 1)))
         self.steps.append('  <recv response="100" optional="true"/>\n')
         self.steps.append('  <recv response="180" optional="true"/>\n')
+        # A lobby plays its waiting prompt as early media (183 with SDP) instead of ringing.
+        self.steps.append('  <recv response="183" optional="true"/>\n')
 
     def invite(self, *, answer: str = "sendrecv", timeout_ms: int = 10000) -> Phone:
         """INVITE with a sendrecv offer; expect 200 whose audio direction is ``answer``."""

@@ -172,19 +172,19 @@ def test_phones_from_many_source_ports_are_answered_and_spread_over_both_workers
         for i in range(WORKERS):
             daemon.wait_log("call ended", f"worker={i}")
 
-        # Each worker anchors media on its own slice of [media] port_min..port_max.
+        # Each worker relays media on its own slice of [media] port_min..port_max.
         media = tomllib.loads((daemon.workdir / "bridge.toml").read_text())["media"]
         half = (media["port_max"] - media["port_min"] + 1) // WORKERS
         for i in range(WORKERS):
             line = next(
                 line
                 for line in daemon.log().splitlines()
-                if "media anchor listening" in line and f"worker={i}" in line
+                if "media relay ready" in line and f"worker={i}" in line
             )
-            match = re.search(r"port=(\d+)", line)
+            match = re.search(r"ports=(\d+)-(\d+)", line)
             assert match is not None, line
             first = media["port_min"] + i * half
-            assert first <= int(match[1]) <= first + half - 4, (line, media)
+            assert (int(match[1]), int(match[2])) == (first, first + half - 1), (line, media)
 
         # SIGHUP to the supervisor reaches every worker.
         daemon.signal(signal.SIGHUP)
