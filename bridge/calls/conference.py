@@ -452,6 +452,10 @@ class ConferenceCalls:
                     self._run(call, policy.on_prevent_unmuting(call.state, enabled))
             case ev.PermissionUpdated(target_id=aid, kind="MEETING_JOIN", state=state):
                 self._lobby_decision(aid, state)
+            case ev.AttendeeMedia(attendee_id=aid, media=media):
+                moved = self._by_attendee.get(aid)
+                if moved is not None and not moved.ended:
+                    self.audio.connect(moved, media)
             case ev.AttendeeLeft(entry=entry):
                 gone = self._by_attendee.get(entry.attendee_id)
                 if gone is not None and gone.request_id is None:

@@ -127,4 +127,6 @@ class Category(StrEnum):
     ATTENDEE_JOINED = "app.event.attendee.joined"
     ATTENDEE_UPDATED = "app.event.attendee.updated"
     ATTENDEE_LEFT = "app.event.attendee.left"
+    ATTENDEE_MEDIA = "app.event.attendee.media"
+    """The media plane gave a phone attendee a (new) endpoint: ``{attendeeId, media}``."""
     SETTINGS_UPDATED = "app.event.space.settings.updated"

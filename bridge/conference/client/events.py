@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..wire import Category
+from ..wire import Category, MediaEndpoint
 from .models import (
     PayloadError,
     RosterEntry,
@@ -25,6 +25,7 @@ from .models import (
     items,
     obj,
     optional_text,
+    read_media_endpoint,
     read_roster_entry,
     read_settings,
     text,
@@ -34,6 +35,7 @@ __all__ = [
     "CATEGORIES",
     "AttendeeJoined",
     "AttendeeLeft",
+    "AttendeeMedia",
     "AttendeeUpdated",
     "Connected",
     "Disconnected",
@@ -142,6 +144,16 @@ class AttendeeLeft:
 
 
 @dataclass(frozen=True, slots=True)
+class AttendeeMedia:
+    """``app.event.attendee.media``: the media plane gave a phone attendee a (new) endpoint, after
+    an admission or a mixer restart; the bridge points the call's meeting leg there."""
+
+    space_id: str
+    attendee_id: str
+    media: MediaEndpoint
+
+
+@dataclass(frozen=True, slots=True)
 class SettingsUpdated:
     """``app.event.space.settings.updated``: the space's settings after a change."""
 
@@ -181,6 +193,7 @@ SpacesEvent = (
     | AttendeeJoined
     | AttendeeUpdated
     | AttendeeLeft
+    | AttendeeMedia
     | SettingsUpdated
     | Connected
     | Disconnected
@@ -235,6 +248,13 @@ def _left(space: str, c: Mapping[str, Any]) -> SpacesEvent:
     return AttendeeLeft(space, read_roster_entry(c))
 
 
+def _media(space: str, c: Mapping[str, Any]) -> SpacesEvent:
+    media = read_media_endpoint(c.get("media"))
+    if media is None:
+        raise PayloadError("media: missing")
+    return AttendeeMedia(space, text(c, "attendeeId"), media)
+
+
 def _settings(space: str, c: Mapping[str, Any]) -> SpacesEvent:
     return SettingsUpdated(space, read_settings(c.get("settings")))
 
@@ -250,6 +270,7 @@ CATEGORIES: Mapping[str, _Reader] = {
     Category.ATTENDEE_JOINED: _joined,
     Category.ATTENDEE_UPDATED: _attendee_updated,
     Category.ATTENDEE_LEFT: _left,
+    Category.ATTENDEE_MEDIA: _media,
     Category.SETTINGS_UPDATED: _settings,
 }
 """Every category this client understands, with its content reader."""

@@ -27,9 +27,13 @@ log = structlog.get_logger("bridge.conference.server.http")
 
 
 class Publisher(Protocol):
-    """Sends events to the Socket.IO rooms, in order (``realtime.Realtime``)."""
+    """Sends events to the Socket.IO rooms, in order (``realtime.Realtime``, or
+    ``media.MediaSync`` in front of it when the server has a media plane)."""
 
     async def publish(self, events: Sequence[Event]) -> None: ...
+
+    def complete(self, outcome: Outcome) -> None:
+        """Add what the publication learnt to the answer (a join's media endpoint)."""
 
 
 CONFIG = web.AppKey("config", ServerConfig)
@@ -97,7 +101,9 @@ async def body_of(request: web.Request) -> fields.Body:
 
 async def _answer(request: web.Request, outcome: Outcome, status: int = 200) -> web.StreamResponse:
     # Events go out before the answer: a client that acts on the answer has already been sent them.
-    await request.app[PUBLISHER].publish(outcome.events)
+    publisher = request.app[PUBLISHER]
+    await publisher.publish(outcome.events)
+    publisher.complete(outcome)
     if outcome.body is None:
         return web.Response(status=204)
     return web.json_response(outcome.body, status=status)

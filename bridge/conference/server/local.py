@@ -68,6 +68,7 @@ class LocalApi:
         if isinstance(answer, list):
             return 200, answer
         await self._publisher.publish(answer.events)
+        self._publisher.complete(answer)
         return (204, None) if answer.body is None else (route.status, answer.body)
 
     def _caller(self, token: str) -> Caller:

@@ -17,6 +17,7 @@ from ..wire import (
     Category,
     GuestPolicy,
     Hand,
+    MediaOffer,
     MeetingState,
     Role,
 )
@@ -120,6 +121,9 @@ class Attendee:
     endpoint: str | None = None
     """What the client says it stands for (``sip/legacy``, ``sip/1.1`` from the bridge): shown to
     consoles, ignored by the rules."""
+    media_offer: MediaOffer | None = None
+    """Where the bridge takes this phone's meeting audio (the join's ``media``): the media plane
+    joins the attendee to the meeting's mixer with it once admitted."""
 
     @property
     def legacy(self) -> bool:

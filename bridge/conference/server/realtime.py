@@ -19,7 +19,7 @@ from ..wire import NAMESPACE, RESPONSE, SEND, SUBSCRIBE, Category
 from . import fields
 from .config import ServerConfig
 from .errors import ApiError, BadRequest, NotFound
-from .model import JSON, Caller, Event
+from .model import JSON, Caller, Event, Outcome
 from .state import Conference
 
 log = structlog.get_logger("bridge.conference.server.realtime")
@@ -74,6 +74,10 @@ class Realtime:
                 target = room(event.topic)
                 if self._sio.manager.rooms.get(NAMESPACE, {}).get(target):
                     await self._sio.emit(RESPONSE, payload, to=target, namespace=NAMESPACE)
+
+    def complete(self, outcome: Outcome) -> None:
+        """Nothing to add to an answer: events alone, no media plane."""
+        del outcome
 
     def listen(self, deliver: Callable[[JSON], None]) -> Callable[[], None]:
         """Hand every event's payload to ``deliver`` too, in the room's order (a client in this

@@ -126,6 +126,22 @@ class Conference:
         meeting = self._meeting(self._space(space_id), meeting_id)
         return [a.to_json() for a in meeting.attendees.values()]
 
+    def active_meeting_id(self, space_id: str) -> str | None:
+        """The space's active meeting, if any (None for an unknown space too)."""
+        space = self._spaces.get(space_id)
+        return space.active if space is not None else None
+
+    def attendee(self, space_id: str, attendee_id: str) -> Attendee | None:
+        """An attendee of the space's active meeting (callers must not change it)."""
+        meeting_id = self.active_meeting_id(space_id)
+        if meeting_id is None:
+            return None
+        return self._spaces[space_id].meetings[meeting_id].attendees.get(attendee_id)
+
+    def space_of(self, meeting_id: str) -> str | None:
+        """The space a meeting belongs to, if the server still knows it."""
+        return next((s.id for s in self._spaces.values() if meeting_id in s.meetings), None)
+
     def attendees(self, space_id: str) -> list[Attendee]:
         """The active meeting's attendees (for tests and metrics; callers must not change them)."""
         space = self._space(space_id)
@@ -212,9 +228,8 @@ class Conference:
     ) -> Outcome:
         """``POST …/attendees``: role from the token (a bridge chooses for its phones), guest policy,
         mute on entry, and the lobby queue re-announced when a moderator arrives. ``media`` (where
-        the bridge takes the attendee's audio) is validated; without a media plane the answer
-        names no media endpoint, and the bridge then relays the phone's audio nowhere."""
-        del media  # no media plane here yet: the answer carries no "media"
+        the bridge takes the attendee's audio) is kept for the media plane (``media.MediaSync``),
+        which adds the endpoint to the answer; without one the answer names none."""
         space = self._space(space_id)
         meeting = self._active(space, meeting_id)
         attendee_role = rules.attendee_role(caller, guest=guest, requested=role)
@@ -235,6 +250,7 @@ class Conference:
             admitted=not is_guest or policy is GuestPolicy.ALWAYS_ACCEPT,
             joined_at=self._now(),
             endpoint=endpoint,
+            media_offer=media,
         )
         meeting.attendees[a.id] = a
         # Waiting attendees are muted: no media flows in the lobby (docs/behaviour.md, Lobby);

@@ -13,6 +13,7 @@ from bridge.conference.client.events import (
     CATEGORIES,
     AttendeeJoined,
     AttendeeLeft,
+    AttendeeMedia,
     AttendeeUpdated,
     MeetingEnded,
     MuteAllDone,
@@ -32,6 +33,7 @@ from bridge.conference.client.models import (
     RosterEntry,
     Settings,
 )
+from bridge.conference.wire import MediaEndpoint
 
 ENTRY = {
     "attendeeId": "a1",
@@ -98,6 +100,11 @@ CASES: list[tuple[str, dict[str, Any], object]] = [
     ("app.event.attendee.joined", ENTRY, AttendeeJoined("s", TYPED_ENTRY)),
     ("app.event.attendee.updated", ENTRY, AttendeeUpdated("s", TYPED_ENTRY)),
     ("app.event.attendee.left", ENTRY, AttendeeLeft("s", TYPED_ENTRY)),
+    (
+        "app.event.attendee.media",
+        {"attendeeId": "a1", "media": MediaEndpoint("127.0.0.1", 40002, "PCMU", 0).to_json()},
+        AttendeeMedia("s", "a1", MediaEndpoint("127.0.0.1", 40002, "PCMU", 0)),
+    ),
     (
         "app.event.space.settings.updated",
         {"settings": SETTINGS},
@@ -196,6 +203,8 @@ MALFORMED: list[object] = [
     _broken("app.event.attendee.updated", ("content", "mediaState"), {"audio": True}),
     _broken("app.event.attendee.updated", ("content", "version"), 1.1),
     _broken("app.event.attendee.left", ("content", "admitted"), ...),
+    _broken("app.event.attendee.media", ("content", "media"), ...),
+    _broken("app.event.attendee.media", ("content", "media", "rtp", "port"), 0),
     _broken("app.event.space.settings.updated", ("content", "settings"), ...),
     _broken("app.event.space.settings.updated", ("content", "settings", "guestPolicy"), "MAYBE"),
 ]
