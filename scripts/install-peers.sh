@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs the real peers the interop tests drive (sipp, baresip, chromium) when they are missing.
+# Installs the real peers the interop tests drive (sipp, baresip, chromium) and the embedded
+# server's mixer (janus, docs/mixer.md) when they are missing.
 set -euo pipefail
 missing=()
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v baresip >/dev/null 2>&1 || missing+=(baresip)
+command -v janus >/dev/null 2>&1 || missing+=(janus)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # The console's browser tests drive Debian's Chromium (Playwright never downloads a browser here).
 [ -x /usr/bin/chromium ] || missing+=(chromium)

@@ -81,8 +81,7 @@ class JanusConfig:
     warning level."""
 
     def __post_init__(self) -> None:
-        address = ipaddress.ip_address(self.host)
-        if not isinstance(address, ipaddress.IPv4Address):
+        if ipaddress.ip_address(self.host).version != 4:
             raise ValueError(f"janus host {self.host}: AudioBridge's plain RTP is IPv4 only")
         for name in ("http_port", "admin_port"):
             if not 0 <= getattr(self, name) <= 65535:
@@ -93,7 +92,9 @@ class JanusConfig:
                 "1024 <= min < max <= 65535"
             )
         if self.sampling_rate not in SAMPLING_RATES:
-            raise ValueError(f"janus sampling rate {self.sampling_rate} is not one of {SAMPLING_RATES}")
+            raise ValueError(
+                f"janus sampling rate {self.sampling_rate} is not one of {SAMPLING_RATES}"
+            )
         if not 0 < self.keepalive_interval < self.session_timeout / 2:
             raise ValueError("janus keepalive interval must be under half the session timeout")
         if not 0 <= self.debug_level <= 7:
@@ -144,7 +145,11 @@ def _section(name: str, items: dict[str, str | int | bool]) -> str:
 
 
 def render_configs(
-    config: JanusConfig, secrets: JanusSecrets, folder: pathlib.Path, http_port: int, admin_port: int
+    config: JanusConfig,
+    secrets: JanusSecrets,
+    folder: pathlib.Path,
+    http_port: int,
+    admin_port: int,
 ) -> dict[str, str]:
     """The configuration files for one start: file name in ``folder`` -> text."""
     general: dict[str, str | int | bool] = {

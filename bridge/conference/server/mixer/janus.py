@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import pathlib
 import shutil
 import signal
@@ -45,7 +46,7 @@ POLL_INTERVAL = 0.01
 REDACTED = "<redacted>"
 
 
-class JanusUnavailable(RuntimeError):
+class JanusUnavailable(RuntimeError):  # noqa: N818  (a state, as the server reports it)
     """Janus or one of the two libraries it needs is not installed: nothing a restart can fix."""
 
 
@@ -80,6 +81,7 @@ class JanusProcess:
         self._http_port = 0
         self._admin_port = 0
         self._stopping = False
+        self._launched_at = 0.0
 
     @property
     def ready(self) -> bool:
@@ -90,6 +92,10 @@ class JanusProcess:
     def reason(self) -> str | None:
         """Why Janus is not ready (for ``/readyz``), None while it is."""
         return self._reason
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
 
     @property
     def pid(self) -> int | None:
@@ -120,12 +126,14 @@ class JanusProcess:
         installed; a first start that fails otherwise leaves ``ready`` False and the supervisor
         retrying (``on_restart`` follows its success)."""
         executable = self.config.executable
-        if executable is None:
-            raise JanusUnavailable(f"janus is not installed: {INSTALL_HINT}")
+        if executable is None or not os.access(executable, os.X_OK):
+            raise JanusUnavailable(f"janus is not installed ({executable}): {INSTALL_HINT}")
         libraries = find_libraries(self.config)
         if libraries is None:
             where = ", ".join(str(p) for p in library_dirs(self.config))
-            raise JanusUnavailable(f"janus's AudioBridge or HTTP library is not in {where}: {INSTALL_HINT}")
+            raise JanusUnavailable(
+                f"janus's AudioBridge or HTTP library is not in {where}: {INSTALL_HINT}"
+            )
         self._stopping = False
         # mkdtemp makes the folder 0700: the configuration files hold the secrets.
         self._folder = pathlib.Path(
@@ -175,17 +183,22 @@ class JanusProcess:
         if setpriv is not None:
             command = [setpriv, "--pdeathsig", "KILL", "--", *command]
         began = time.monotonic()
-        self._process = await asyncio.create_subprocess_exec(
-            *command,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            cwd=self._folder,
-            # Its own session: a terminal's Ctrl-C reaches the bridge only, which then stops
-            # Janus in order (after the calls' drain), not Janus at once.
-            start_new_session=True,
-            limit=1 << 20,
-        )
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                cwd=self._folder,
+                # Its own session: a terminal's Ctrl-C reaches the bridge only, which then stops
+                # Janus in order (after the calls' drain), not Janus at once.
+                start_new_session=True,
+                limit=1 << 20,
+            )
+        except OSError as exc:
+            self._reason = f"janus could not be run: {exc.strerror or exc}"
+            log.warning("janus start failed", reason=self._reason)
+            return False
         self._stdout_task = asyncio.create_task(
             self._pipe_stdout(self._process), name="janus stdout"
         )
@@ -195,7 +208,8 @@ class JanusProcess:
             log.warning("janus start failed", reason=problem, pid=self._process.pid)
             await self._terminate()
             return False
-        self.start_seconds = time.monotonic() - began
+        self._launched_at = time.monotonic()
+        self.start_seconds = self._launched_at - began
         self._reason = None
         log.info(
             "janus started",
@@ -232,11 +246,11 @@ class JanusProcess:
         while not self._stopping:
             if running:
                 assert self._process is not None
-                began = time.monotonic()
                 code = await self._process.wait()
-                if self._stopping:
+                if self.stopping:  # stop() is under way: this exit is its own
                     return
-                uptime = time.monotonic() - began
+                await self._drain_stdout()  # its last words first
+                uptime = time.monotonic() - self._launched_at
                 if uptime >= self.config.stable_after:
                     delay = self.config.restart_delay
                 self._reason = f"janus exited with code {code}; restarting"
@@ -262,9 +276,12 @@ class JanusProcess:
                 log.warning("janus ignored SIGTERM; killing it", pid=process.pid)
                 process.kill()
                 await process.wait()
+        await self._drain_stdout()
+
+    async def _drain_stdout(self) -> None:
+        """Wait for the pipe's EOF (Janus is gone), so that its last lines are logged."""
         if self._stdout_task is not None:
-            # The pipe reaches EOF once Janus is gone: the last lines get logged.
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._stdout_task, 1.0)
             self._stdout_task = None
 
