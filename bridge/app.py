@@ -42,6 +42,7 @@ from .conference.server.config import (
     token_for,
 )
 from .conference.server.local import LocalApi
+from .conference.server.mixer.config import JanusConfig
 from .conference.wire import Role
 from .config import Config, ConfigError, LimitsConfig, Listen, load
 from .config.document import warnings as config_warnings
@@ -261,13 +262,16 @@ class Bridge:
             reasons.append("the conference server's event stream is not connected")
         if self.calls is not None and self.calls.draining:
             reasons.append("draining")
+        media = self.server.media_problem if self.server is not None else None
+        if media is not None:
+            reasons.append(f"the media platform is down: {media}")
         return reasons
 
     async def _connect_conference(self) -> None:
         """Start the embedded server (no ``conference.url``) and the client and subscription."""
         conference = self.config.conference
         if conference.url is None:
-            server_config = embedded_server_config(self.config.server)
+            server_config = embedded_server_config(self.config.server, self.config.media_server)
             self.server = await start_server(server_config)
             url, token = self.server.url, token_for(server_config, Role.BRIDGE)
             assert token is not None  # embedded_server_config always has one
@@ -446,12 +450,16 @@ async def run(config: Config, notifier: Notifier | None = None) -> int:
     return 0
 
 
-def embedded_server_config(server: ServerConfig | None) -> ServerConfig:
+def embedded_server_config(
+    server: ServerConfig | None, mixer: JanusConfig | None = None
+) -> ServerConfig:
     """The embedded conference server: the ``[server]`` table, or the development default (space
-    ``demo``, a fresh moderator token logged at start). The bridge's own token is added when the
-    table names none, and the demo space when it lists no spaces."""
+    ``demo``, a fresh moderator token logged at start), with the ``[media_server]`` mixer. The
+    bridge's own token is added when the table names none, and the demo space when it lists no
+    spaces."""
     if server is None:
-        return embedded_default(secrets.token_urlsafe(16))
+        return replace(embedded_default(secrets.token_urlsafe(16)), mixer=mixer)
+    server = replace(server, mixer=mixer)
     if token_for(server, Role.BRIDGE) is None:
         own = TokenConfig(secrets.token_urlsafe(24), Role.BRIDGE, "bridge (embedded)")
         server = replace(server, tokens=(*server.tokens, own))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 from . import __version__
 from .config import ConfigError, load
@@ -67,10 +68,11 @@ def _server(path: str | None) -> int:
 
     from .conference.server.app import run_server  # noqa: PLC0415
     from .conference.server.config import embedded_default  # noqa: PLC0415
+    from .conference.server.mixer.config import JanusConfig  # noqa: PLC0415
     from .ops import logs  # noqa: PLC0415
 
     if path is None:
-        server_config = embedded_default(secrets.token_urlsafe(16))
+        server_config = replace(embedded_default(secrets.token_urlsafe(16)), mixer=JanusConfig())
     else:
         try:
             config = load(path)
@@ -80,7 +82,7 @@ def _server(path: str | None) -> int:
         if config.server is None:
             print(f"configuration error: {path}: server: no [server] table", file=sys.stderr)
             return 2
-        server_config = config.server
+        server_config = replace(config.server, mixer=config.media_server)
     logs.configure()
     return asyncio.run(run_server(server_config))
 

@@ -14,12 +14,14 @@ from typing import Any
 
 from ..calls.access import AuthConfig
 from ..conference.server.config import ServerConfig
+from ..conference.server.mixer.config import JanusConfig
 from .auth import read_auth
 from .calls import CallsConfig, read_calls, read_dialplan
 from .conference import ConferenceConfig, read_conference
 from .drain import DrainConfig, read_drain
 from .limits import LimitsConfig, read_limits
 from .media import MediaConfig, read_media
+from .media_server import read_media_server
 from .ops import OpsConfig, read_ops
 from .server import read_server
 from .sip import SipConfig, read_sip
@@ -29,7 +31,8 @@ from .values import table as _table
 
 #: The file's tables, in the order the production example documents them.
 TABLES = (
-    "sip", "media", "drain", "conference", "calls", "dialplan", "server", "ops", "auth", "limits"
+    "sip", "media", "drain", "conference", "calls", "dialplan", "server", "media_server", "ops",
+    "auth", "limits",
 )  # fmt: skip
 
 
@@ -49,6 +52,8 @@ class Config:
     """Request-URI user → space id aliases (``[dialplan]`` table)."""
     server: ServerConfig | None = None
     """The ``[server]`` table: the embedded conference server's settings (default: a demo space)."""
+    media_server: JanusConfig | None = field(default_factory=JanusConfig)
+    """The ``[media_server]`` table: the embedded server's mixer; None when disabled."""
     worker: int | None = None
     """This process's index among ``sip.workers`` (given on the command line by the supervisor,
     never in the file); None when one process serves the listeners alone."""
@@ -93,8 +98,10 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Config:
         calls=read_calls(_table(data, "calls", source), source),
         dialplan=read_dialplan(_table(data, "dialplan", source), source),
         server=_server(data, source),
+        media_server=read_media_server(_table(data, "media_server", source), source),
     )
     _check_workers(config)
+    _check_media_ports(config)
     return config
 
 
@@ -131,6 +138,20 @@ def _check_workers(config: Config) -> None:
     if address is not None and address[1] and address[1] + count - 1 > 65535:
         raise ConfigError(
             source, "ops.listen", f"{count} workers need ports up to port + {count - 1}"
+        )
+
+
+def _check_media_ports(config: Config) -> None:
+    """The relay's range and the mixer's must not overlap: one would take the other's ports."""
+    mixer, media = config.media_server, config.media
+    if mixer is None or config.conference.url is not None:
+        return
+    if mixer.rtp_port_min <= media.port_max and media.port_min <= mixer.rtp_port_max:
+        raise ConfigError(
+            config.source,
+            "media_server.rtp_port_min",
+            f"{mixer.rtp_port_min}-{mixer.rtp_port_max} overlaps [media] "
+            f"{media.port_min}-{media.port_max}",
         )
 
 

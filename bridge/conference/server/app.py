@@ -19,6 +19,10 @@ from ..wire import Role
 from . import http
 from .config import ServerConfig
 from .local import LocalApi
+from .media import MediaSync
+from .mixer.config import INSTALL_HINT, JanusConfig
+from .mixer.janus import JanusUnavailable
+from .mixer.plane import MediaPlane
 from .realtime import Realtime
 from .state import Conference
 
@@ -61,13 +65,22 @@ def add_console(app: web.Application) -> None:
     app.router.add_static("/console/", CONSOLE, append_version=False)
 
 
-def build_app(config: ServerConfig, conference: Conference) -> web.Application:
-    """The aiohttp application: ``/api`` routes, ``/socket.io`` (namespace ``/chat``), JSON errors."""
+def build_app(
+    config: ServerConfig, conference: Conference, plane: MediaPlane | None = None
+) -> web.Application:
+    """The aiohttp application: ``/api`` routes, ``/socket.io`` (namespace ``/chat``), JSON errors;
+    with a media ``plane``, every publication brings the mixer in line first (``MediaSync``)."""
     app = web.Application(middlewares=[http.errors], client_max_size=MAX_BODY)
     realtime = Realtime(config, conference)
     app[http.CONFIG] = config
     app[http.CONFERENCE] = conference
-    app[http.PUBLISHER] = realtime
+    if plane is not None:
+        sync = MediaSync(conference, plane, realtime)
+        plane.on_endpoint_changed = sync.endpoint_changed
+        plane.on_synced = sync.resync
+        app[http.PUBLISHER] = sync
+    else:
+        app[http.PUBLISHER] = realtime
     app[REALTIME] = realtime
     http.add_routes(app)
     realtime.attach(app)
@@ -89,6 +102,15 @@ class RunningServer:
     config: ServerConfig
     conference: Conference
     runner: web.AppRunner
+    plane: MediaPlane | None = None
+    """The mixer, when the server has one and Janus could be started."""
+
+    @property
+    def media_problem(self) -> str | None:
+        """Why meetings have no audio now (for ``/readyz``), None when they do or never will."""
+        if self.plane is None:
+            return None
+        return self.plane.reason
 
     @property
     def realtime(self) -> Realtime:
@@ -97,22 +119,33 @@ class RunningServer:
 
     def local_api(self) -> LocalApi:
         """The API for a client in this process: the same answers and events, without HTTP."""
-        return LocalApi(self.config, self.conference, self.runner.app[REALTIME])
+        return LocalApi(self.config, self.conference, self.runner.app[http.PUBLISHER])
 
     async def close(self) -> None:
-        """Stop accepting, disconnect sockets, finish requests in flight."""
+        """Stop accepting, disconnect sockets, finish requests in flight; then stop the mixer."""
         await self.runner.cleanup()
+        if self.plane is not None:
+            await self.plane.close()
 
 
 async def start_server(config: ServerConfig, conference: Conference | None = None) -> RunningServer:
     """Start the server on ``config.host``/``config.port`` in the running loop; raises ``OSError``
     when the port cannot be bound."""
     conference = conference or new_conference(config)
+    plane = await start_mixer(config.mixer) if config.mixer is not None else None
     # A stopping server waits at most 2 s for requests in flight (aiohttp's default is 60 s): a
     # browser console or a long poll must not hold up a restart.
-    runner, url = await serve(
-        build_app(config, conference), config.host, config.port, shutdown_timeout=SHUTDOWN_TIMEOUT
-    )
+    try:
+        runner, url = await serve(
+            build_app(config, conference, plane),
+            config.host,
+            config.port,
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
+        )
+    except OSError:
+        if plane is not None:
+            await plane.close()
+        raise
     spaces = [s.id for s in config.spaces]
     log.info("conference server ready", url=url, spaces=spaces, config=config.source)
     if config.show_tokens:
@@ -120,7 +153,27 @@ async def start_server(config: ServerConfig, conference: Conference | None = Non
         for entry in config.tokens:
             if entry.role is Role.MODERATOR:
                 log.info("moderator token", name=entry.name, token=entry.token)
-    return RunningServer(url, config, conference, runner)
+    return RunningServer(url, config, conference, runner, plane)
+
+
+async def start_mixer(config: JanusConfig) -> MediaPlane | None:
+    """Start the media platform; without Janus installed, say loudly why meetings will have no
+    audio and how to fix it, and go on without (signalling still works)."""
+    plane = MediaPlane(config)
+    try:
+        await plane.start()
+    except JanusUnavailable as exc:
+        log.error(  # noqa: TRY400  (an operator's problem, not a bug: no traceback)
+            "NO MEETING AUDIO: the media platform cannot start",
+            reason=str(exc),
+            install=f"sudo {INSTALL_HINT}",
+            hint="or set [media_server] enabled = false to silence this",
+        )
+        return None
+    log.info(
+        "media platform ready" if plane.ready else "media platform starting", janus=plane.janus.pid
+    )
+    return plane
 
 
 async def run_server(config: ServerConfig, stop: asyncio.Event | None = None) -> int:

@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from ..wire import GuestPolicy, Role
+from .mixer.config import JanusConfig
 from .model import DEFAULT_CAPACITY, Caller, Settings
 
 
@@ -47,6 +48,8 @@ class ServerConfig:
     """Accepted bearer tokens."""
     spaces: tuple[SpaceConfig, ...] = ()
     """Hosted spaces."""
+    mixer: JanusConfig | None = None
+    """The media platform the server starts (a Janus AudioBridge); None: no meeting audio."""
     meeting_capacity: int = DEFAULT_CAPACITY
     """Attendees (in the meeting and its lobby) one meeting may hold; more joins get 409."""
     show_tokens: bool = False

@@ -110,6 +110,18 @@ class MediaSync:
         if space is not None:
             await self._publisher.publish([_media_event(space, attendee_id, endpoint)])
 
+    async def resync(self) -> None:
+        """After the mixer came back: add every admitted phone it does not have (those that joined
+        or were admitted while it was down), and tell the bridge where their audio goes."""
+        events: list[Event] = []
+        async with self._lock:
+            for space_id in self._conference.space_ids():
+                for attendee in self._conference.attendees(space_id):
+                    if attendee.id not in self._members:
+                        events += await self._sync(space_id, attendee.id)
+        if events:
+            await self._publisher.publish(events)
+
     # -- the sync ---------------------------------------------------------------------------------
     async def _apply(self, events: Sequence[Event]) -> list[Event]:
         extra: list[Event] = []

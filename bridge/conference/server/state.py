@@ -126,6 +126,9 @@ class Conference:
         meeting = self._meeting(self._space(space_id), meeting_id)
         return [a.to_json() for a in meeting.attendees.values()]
 
+    def space_ids(self) -> list[str]:
+        return list(self._spaces)
+
     def active_meeting_id(self, space_id: str) -> str | None:
         """The space's active meeting, if any (None for an unknown space too)."""
         space = self._spaces.get(space_id)

@@ -84,6 +84,9 @@ class MediaPlane:
     ) -> None:
         self.janus = JanusProcess(config or JanusConfig(), on_restart=self._on_restart)
         self.on_endpoint_changed = on_endpoint_changed
+        self.on_synced: Callable[[], Awaitable[None]] | None = None
+        """Called after every (re)synchronisation: the owner may add what the plane could not
+        take while Janus was down."""
         self._client: AudioBridgeClient | None = None
         self._control: int | None = None  # the handle room requests and mutes go through
         self._generation = 0
@@ -384,10 +387,15 @@ class MediaPlane:
                 phones=joined,
                 ms=round((time.monotonic() - began) * 1000, 1),
             )
-        if self.on_endpoint_changed is None:
-            return
-        for meeting_id, attendee_id, endpoint in changed:
+        tell = self.on_endpoint_changed
+        if tell is not None:
+            for meeting_id, attendee_id, endpoint in changed:
+                try:
+                    await tell(meeting_id, attendee_id, endpoint)
+                except Exception:
+                    log.exception("endpoint change not delivered", meeting=meeting_id)
+        if self.on_synced is not None:
             try:
-                await self.on_endpoint_changed(meeting_id, attendee_id, endpoint)
+                await self.on_synced()
             except Exception:
-                log.exception("endpoint change not delivered", meeting=meeting_id)
+                log.exception("media resync of the conference failed")
