@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 run: $(STAMP)
+	@scripts/install-janus.sh
 	$(BIN)/spaces-bridge run $(if $(CONFIG),--config $(CONFIG))
 
 peers:
@@ -33,8 +34,8 @@ test: $(STAMP) peers lint typecheck
 
 # Benchmarks (docs/performance.md): each prints one table. The SIP ones need sipp and two cores,
 # take 1-4 minutes each, and callrate installs Kamailio with apt-get when it is missing.
-.PHONY: bench-parse bench-callrate bench-dialogs bench-relay
-bench: bench-parse bench-callrate bench-dialogs bench-relay
+.PHONY: bench-parse bench-callrate bench-dialogs bench-relay bench-media
+bench: bench-parse bench-callrate bench-dialogs bench-relay bench-media
 
 bench-parse: $(STAMP)
 	$(BIN)/python bench/parse.py
@@ -48,6 +49,9 @@ bench-dialogs: $(STAMP)
 # Runs at half the rate bench-callrate last measured (250 calls/s when it has not run).
 bench-relay: $(STAMP)
 	$(BIN)/python bench/relay.py
+
+bench-media: $(STAMP)
+	$(BIN)/python bench/media.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
