@@ -76,7 +76,8 @@ class SipConfig:
     ``optional``: asked for, and a certificate sent must chain to ``tls_client_ca``;
     ``required``: the handshake fails without such a certificate."""
     user_agent: str = "spaces-bridge"
-    """Server and User-Agent header value."""
+    """How the bridge names itself: its product token (before any ``/version``) is the agent of
+    our Warning headers and the user name of our SDP origins."""
     version_header: str = "spacesVersion"
     """Request header carrying the endpoint's Spaces client version (case-insensitive)."""
     timer_t1_ms: int = 500
