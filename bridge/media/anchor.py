@@ -10,10 +10,11 @@ socket per call, and an allocation costs nothing.
 from __future__ import annotations
 
 import asyncio
-import socket
 from dataclasses import dataclass
 
 import structlog
+
+from .relay import bind_udp
 
 log = structlog.get_logger("bridge.media")
 
@@ -51,7 +52,7 @@ class MediaAnchor:
         loop = asyncio.get_running_loop()
         first, last = self._range
         for base in range(first, last - 2, 2):
-            sockets = _bind_block(self.host, base)
+            sockets = bind_udp(self.host, range(base, base + 4))
             if sockets is None:
                 continue
             for sock in sockets:
@@ -74,19 +75,3 @@ class MediaAnchor:
         for transport in self._transports:
             transport.close()
         self._transports.clear()
-
-
-def _bind_block(host: str, base: int) -> list[socket.socket] | None:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sockets: list[socket.socket] = []
-    try:
-        for port in range(base, base + 4):
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            sockets.append(sock)
-            sock.bind((host, port))
-            sock.setblocking(False)
-    except OSError:
-        for sock in sockets:
-            sock.close()
-        return None
-    return sockets

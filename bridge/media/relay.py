@@ -18,7 +18,7 @@ import collections
 import random
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Final, cast
 
 import structlog
@@ -82,7 +82,7 @@ class MediaLeg:
 
     async def _bind(self, host: str) -> bool:
         loop = asyncio.get_running_loop()
-        sockets = _bind_sockets(host, (self.port, self.port + 1, self.meeting_port))
+        sockets = bind_udp(host, (self.port, self.port + 1, self.meeting_port))
         if sockets is None:
             return False
         handlers = (self._from_phone, self._from_phone_rtcp, self._from_meeting)
@@ -358,7 +358,9 @@ class Relay:
         self._ticker = self._housekeeper = None
 
 
-def _bind_sockets(host: str, ports: tuple[int, ...]) -> list[socket.socket] | None:
+def bind_udp(host: str, ports: Iterable[int]) -> list[socket.socket] | None:
+    """Non-blocking UDP sockets bound to ``ports`` of ``host``, all or none (None when one of
+    them is taken: the caller tries another block)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sockets: list[socket.socket] = []
     try:
