@@ -60,6 +60,9 @@ class CallAudio:
         self._on_key = on_key
         self._heard: dict[str, Heard] = {}  # by Call-ID, for calls with a relay leg
         self._silent_meetings: set[str] = set()
+        # The join answers before our SDP answer settles the phone leg: the meeting leg waits
+        # here (by Call-ID) until it does.
+        self._endpoints: dict[str, MediaEndpoint | None] = {}
 
     @property
     def relaying(self) -> bool:
@@ -90,6 +93,7 @@ class CallAudio:
         """Release the ports, with a summary line of what the relay carried."""
         media, call.media = call.media, None
         self._heard.pop(call.call_id, None)
+        self._endpoints.pop(call.call_id, None)
         if isinstance(media, MediaLeg):
             counters = media.close()
             if counters is not None:
@@ -119,12 +123,18 @@ class CallAudio:
         settled = audio_peer(peer, answer)
         if leg is None or settled is None:
             return
+        first = leg.media is None
         _configure(leg, settled, call)
+        if first and call.call_id in self._endpoints:
+            self.connect(call, self._endpoints.pop(call.call_id))
 
     def connect(self, call: Call, endpoint: MediaEndpoint | None) -> None:
         """The meeting leg, as the join answer names it (or does not)."""
         leg = _leg(call)
-        if leg is None or leg.media is None:
+        if leg is None:
+            return
+        if leg.media is None:  # the phone leg is not set yet: connect once it is
+            self._endpoints[call.call_id] = endpoint
             return
         if endpoint is None:
             key = f"{call.space_id}/{call.meeting_id}"
@@ -136,7 +146,14 @@ class CallAudio:
                     meeting=call.meeting_id,
                 )
             return
-        leg.connect_meeting(endpoint.host, endpoint.port, endpoint.codec, endpoint.payload_type)
+        try:
+            leg.connect_meeting(endpoint.host, endpoint.port, endpoint.codec, endpoint.payload_type)
+        except OSError as exc:  # the other address family than [media] host: no meeting audio
+            clog(call).warning(
+                "meeting media endpoint unreachable",
+                endpoint=f"{endpoint.host}:{endpoint.port}",
+                error=str(exc),
+            )
 
     # -- the gates and prompts -----------------------------------------------------------------------
     def update(self, call: Call) -> None:

@@ -107,6 +107,10 @@ class MediaLeg:
     ) -> None:
         """The phone leg as an offer/answer settled it (first answer, or a re-INVITE): its codec
         (``PCMU``, ``PCMA``), payload types, and RTP and RTCP addresses (None: it gave none)."""
+        if phone is not None and (":" in phone[0]) != (":" in self._relay.host):
+            # Our sockets cannot reach the other address family (uvloop raises on such a send, in
+            # the timers every call shares): a dual-stack phone is latched where it sends from.
+            phone = phone_rtcp = None
         if self.media is None:
             self.media = CallMedia(
                 codec=codec,

@@ -112,6 +112,10 @@ class Daemon:
     extra_config: str = ""
     sip_config: str = ""
     """Extra lines for the ``[sip]`` table the harness writes."""
+    media_host: str | None = None
+    """``[media] host`` (default: ``host``)."""
+    media_ports: tuple[int, int] | None = None
+    """``[media] port_min, port_max`` (default: 401 ports from a free one)."""
     env: dict[str, str] = field(default_factory=dict)
     stopping: bool = False
     ops_port: int = field(default_factory=lambda: free_port(LOOPBACK))
@@ -134,12 +138,14 @@ class Daemon:
                 f'tls_certificate = "{self.workdir / "cert.pem"}"\n'
                 f'tls_private_key = "{self.workdir / "key.pem"}"\n'
             )
-        media_min = free_port(self.host, both=False) & ~1
+        media_host = self.media_host or self.host
+        media_min = free_port(media_host, both=False) & ~1
+        media_min, media_max = self.media_ports or (media_min, media_min + 400)
         return (
             f"[sip]\nlisten = {listen!r}\n".replace("'", '"')
             + self.sip_config
             + tls
-            + f'\n[media]\nhost = "{self.host}"\nport_min = {media_min}\nport_max = {media_min + 400}\n'
+            + f'\n[media]\nhost = "{media_host}"\nport_min = {media_min}\nport_max = {media_max}\n'
             + f"\n[drain]\ngrace_seconds = {self.grace}\nbye_wait_seconds = 2\n"
             + self.extra_config
             + (

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import pathlib
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 import aiohttp
@@ -107,6 +108,14 @@ class FaultProxy:
         self.sockets_blocked = False
         #: ``"METHOD /path"`` of every REST call that reached the proxy, in order.
         self.seen: list[str] = []
+        #: When set, added as ``media`` to every 2xx answer of a join (POST …/attendees): the
+        #: server then names a media endpoint, as one with a media plane does
+        #: (docs/conference-api.md), e.g. ``{"rtp": {"ip": …, "port": …}, "codec": "PCMU",
+        #: "payloadType": 0}``. The server's own ``app.event.attendee.media`` events (a server
+        #: with its own mixer) are then held back, so that the bridge keeps this endpoint.
+        self.join_media: dict[str, object] | None = None
+        #: The ``media`` offer of every join request (where the bridge takes the meeting's audio).
+        self.join_offers: list[dict[str, object]] = []
         self._sockets: set[web.WebSocketResponse] = set()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -170,16 +179,26 @@ class FaultProxy:
                 request.transport.abort()
                 return web.Response()
         assert self._session is not None
+        data = await request.read()
+        join = request.method == "POST" and request.path.endswith("/attendees")
+        if join:
+            with contextlib.suppress(ValueError, AttributeError):  # not a JSON object: no offer
+                self.join_offers.append(json.loads(data).get("media") or {})
         async with self._session.request(
             request.method,
             self.upstream + request.path_qs,
             headers=_forwarded(request),
-            data=await request.read(),
+            data=data,
             allow_redirects=False,
         ) as answer:
             body = await answer.read()
             headers = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP}
+            if join and self.join_media is not None and 200 <= answer.status < 300:
+                body = json.dumps({**json.loads(body), "media": self.join_media}).encode()
             return web.Response(status=answer.status, body=body, headers=headers)
+
+    def _held_back(self, message: str) -> bool:
+        return self.join_media is not None and '"app.event.attendee.media"' in message
 
     async def _socket(self, request: web.Request) -> web.StreamResponse:
         if self.sockets_blocked:
@@ -193,7 +212,7 @@ class FaultProxy:
         self._sockets.add(client)
         try:
             pumps = [
-                asyncio.ensure_future(_pump(upstream, client)),
+                asyncio.ensure_future(_pump(upstream, client, self._held_back)),
                 asyncio.ensure_future(_pump(client, upstream)),
             ]
             _, pending = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
@@ -213,10 +232,12 @@ def _forwarded(request: web.Request) -> dict[str, str]:
 async def _pump(
     source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
     sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+    held_back: Callable[[str], bool] = lambda _: False,
 ) -> None:
     async for message in source:
         if message.type == aiohttp.WSMsgType.TEXT:
-            await sink.send_str(message.data)
+            if not held_back(message.data):
+                await sink.send_str(message.data)
         elif message.type == aiohttp.WSMsgType.BINARY:
             await sink.send_bytes(message.data)
         else:
