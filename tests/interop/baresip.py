@@ -37,7 +37,7 @@ call_max_calls\t\t4
 # ausine only produces 48 kHz; aubridge is a player with no device behind it.
 audio_player\t\taubridge,nowhere
 audio_alert\t\taubridge,nowhere
-audio_source\t\tausine,440
+audio_source\t\t{audio_source}
 ausrc_srate\t\t48000
 auplay_srate\t\t48000
 ausrc_channels\t\t2
@@ -61,6 +61,7 @@ module_app\t\tctrl_tcp.so
 ctrl_tcp_listen\t\t{host}:{ctrl_port}
 # the menu's one-line call status is redrawn many times a second; it would bury the log
 statmode_default\toff
+{extra}
 """
 
 MODULES = pathlib.Path("/usr/lib/baresip/modules")
@@ -102,11 +103,27 @@ class Baresip:
     """One baresip process and its control connection. Use :func:`running_baresip`."""
 
     def __init__(
-        self, workdir: pathlib.Path, *, host: str = LOOPBACK, cafile: pathlib.Path | None = None
+        self,
+        workdir: pathlib.Path,
+        *,
+        host: str = LOOPBACK,
+        cafile: pathlib.Path | None = None,
+        name: str = "baresip",
+        display: str = "Softphone",
+        audio_source: str = "ausine,440",
+        extra: str = "",
     ) -> None:
-        self.dir = workdir / "baresip"
+        """``name``: its folder under ``workdir`` (one per baresip of a test); ``display``: the
+        account's display name (the attendee's name); ``audio_source``: what it sends, e.g.
+        ``aufile,/path.wav`` (a 48 kHz stereo WAV, as ``ausrc_srate``/``ausrc_channels`` say; 1.0
+        does not loop it and ends the call at its end); ``extra``: config lines added at the end
+        (``module sndfile.so`` ...)."""
+        self.dir = workdir / name
         self.host = host
         self.cafile = cafile
+        self.display = display
+        self.audio_source = audio_source
+        self.extra = extra
         self.sip_port = sip_port_pair(host)
         self.ctrl_port = free_port(host)
         self.log_path = self.dir / "baresip.log"
@@ -132,10 +149,12 @@ class Baresip:
                 ctrl_port=self.ctrl_port,
                 tls_lines=tls_lines,
                 opus_line=opus,
+                audio_source=self.audio_source,
+                extra=self.extra,
             )
         )
         # regint=0: no REGISTER; the display name becomes the attendee name in the bridge.
-        (self.dir / "accounts").write_text(f'"Softphone" <sip:phone@{self.host}>;regint=0\n')
+        (self.dir / "accounts").write_text(f'"{self.display}" <sip:phone@{self.host}>;regint=0\n')
         (self.dir / "contacts").write_text("")
 
     def start(self, timeout: float = 10.0) -> Baresip:
@@ -313,16 +332,19 @@ def establish(daemon: Daemon, phone: Baresip, uri: str) -> str:
     established = phone.wait_event("CALL_ESTABLISHED", timeout=10)
     call_id = str(established["id"])  # ctrl_tcp's call id is the SIP Call-ID
     key = call_key(call_id)
-    wait_for_log(daemon, phone, r"\bcall offered\b", key, r"\battendee=Softphone\b")
+    attendee = rf"\battendee={re.escape(phone.display)}(\s|$)"
+    wait_for_log(daemon, phone, r"\bcall offered\b", key, attendee)
     wait_for_log(daemon, phone, r"\bcall confirmed\b", key)
     return call_id
 
 
 @contextlib.contextmanager
 def running_baresip(
-    workdir: pathlib.Path, *, cafile: pathlib.Path | None = None
+    workdir: pathlib.Path, *, cafile: pathlib.Path | None = None, **options: str
 ) -> Iterator[Baresip]:
-    phone = Baresip(workdir, cafile=cafile).start()
+    """A started :class:`Baresip`; ``options``: its ``name``, ``display``, ``audio_source``,
+    ``extra``."""
+    phone = Baresip(workdir, cafile=cafile, **options).start()
     try:
         yield phone
     finally:
