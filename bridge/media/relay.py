@@ -32,7 +32,10 @@ PORTS_PER_CALL: Final = 4
 TICK: Final = 0.02
 """The prompt clock: one 20 ms frame per call per tick."""
 HOUSEKEEPING: Final = 1.0
-"""Keepalives and RTCP reports are looked at this often."""
+"""Each call's keepalive and RTCP report are looked at this often."""
+HOUSEKEEPING_SLICES: Final = 50
+"""The calls are looked at in this many slices spread over the second (one every 20 ms), not all at
+once: 500 calls' reports in one callback stalled the loop's packets for 2-3 ms (bench/media.py)."""
 LOBBY_PAUSE: Final = 3.0
 """Seconds of silence between two plays of the lobby prompt."""
 
@@ -47,8 +50,8 @@ class _Receiver(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # A datagram endpoint's transport (asyncio's selector one does not subclass
-        # DatagramTransport, uvloop's does; both have sendto).
+        # A datagram endpoint's transport: neither asyncio's selector transport nor uvloop's
+        # subclasses DatagramTransport, but both have its sendto and close.
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
@@ -274,6 +277,8 @@ class Relay:
         self._prompting: set[MediaLeg] = set()
         self._ticker: asyncio.TimerHandle | None = None
         self._housekeeper: asyncio.TimerHandle | None = None
+        self._rounds: list[MediaLeg] = []  # the calls still to look at in this second
+        self._per_slice = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self.loop_time: Callable[[], float] = time.monotonic
         self.totals = Counters()
@@ -294,7 +299,9 @@ class Relay:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
             self.loop_time = self._loop.time
-            self._housekeeper = self._loop.call_later(HOUSEKEEPING, self._housekeeping)
+            self._housekeeper = self._loop.call_later(
+                HOUSEKEEPING / HOUSEKEEPING_SLICES, self._housekeeping
+            )
         for _ in range(len(self._free)):
             base = self._free.popleft()
             leg = MediaLeg(self, base)
@@ -347,11 +354,18 @@ class Relay:
         self._ticker = self._loop.call_at(now + TICK, self._tick) if self._prompting else None
 
     def _housekeeping(self) -> None:
+        """One slice of the calls every 1/50 s, so that each call is looked at once a second."""
         assert self._loop is not None
         now, wallclock = self._loop.time(), time.time()
-        for leg in list(self._legs.values()):
+        if not self._rounds:
+            self._rounds = list(self._legs.values())
+            self._per_slice = -(-len(self._rounds) // HOUSEKEEPING_SLICES)
+        batch, self._rounds = self._rounds[: self._per_slice], self._rounds[self._per_slice :]
+        for leg in batch:
             leg.housekeeping(now, wallclock)
-        self._housekeeper = self._loop.call_at(now + HOUSEKEEPING, self._housekeeping)
+        self._housekeeper = self._loop.call_at(
+            now + HOUSEKEEPING / HOUSEKEEPING_SLICES, self._housekeeping
+        )
 
     def close(self) -> None:
         for leg in list(self._legs.values()):

@@ -287,8 +287,10 @@ class CallMedia:
             if self._meeting_pt != self._phone_pt:
                 payload = ulaw_to_alaw(payload) if self._law is ULAW else alaw_to_ulaw(payload)
             out = self._to_meeting.push(payload, timestamp, ssrc, now, second > 0x7F)
+            # Audio is flowing, even when this packet only half-filled a frame: a keepalive now
+            # would pad that frame with silence in the middle of a word.
+            self._sent_to_meeting_at = now
             if out:
-                self._sent_to_meeting_at = now
                 counters.to_meeting_packets += len(out)
                 counters.to_meeting_octets += FRAME * len(out)
             return out
