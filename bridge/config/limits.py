@@ -6,9 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..calls.settings import CallSettings
+from ..sip import EndpointConfig
 from .values import ConfigError
 from .values import get as _get
 from .values import known as _known
+
+# The bounds the layers hold by default: this table only lets an operator change them.
+_STACK = EndpointConfig()
+_CALLS = CallSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,13 +29,13 @@ class LimitsConfig:
     invite_burst_per_source: float = 100.0
     drop_scanners: bool = True
     """Drop requests whose User-Agent is a known SIP scanner, without an answer."""
-    max_transactions: int = 50_000
+    max_transactions: int = _STACK.max_transactions
     """Open server transactions before new requests get 503 with Retry-After."""
-    max_dialogs: int = 60_000
+    max_dialogs: int = _STACK.max_dialogs
     """Established and early dialogs before new INVITEs get 503 with Retry-After."""
-    lobby_per_space: int = 100
+    lobby_per_space: int = _CALLS.lobby_limit
     """Callers waiting in one space's lobby before more get 480 ``Lobby Full``."""
-    max_joining: int = 100
+    max_joining: int = _CALLS.max_joining
     """Calls waiting for the conference server's answer before more INVITEs get 503."""
 
 
