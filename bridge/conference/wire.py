@@ -20,6 +20,8 @@ SEND: Final = "SEND_MEDIA_SESSION_EVENTS"
 
 PHONE: Final = "phone"
 """``attendeeType`` of the attendees the bridge joins for SIP phones."""
+WEB: Final = "web"
+"""``attendeeType`` of a browser's attendee (the console's meeting audio)."""
 
 CODECS: Final = ("PCMU", "PCMA")
 """What a phone attendee's audio may be: G.711 mu-law or A-law at 8 kHz, in 20 ms packets (RFC
@@ -129,4 +131,6 @@ class Category(StrEnum):
     ATTENDEE_LEFT = "app.event.attendee.left"
     ATTENDEE_MEDIA = "app.event.attendee.media"
     """The media plane gave a phone attendee a (new) endpoint: ``{attendeeId, media}``."""
+    ATTENDEE_TALKING = "app.event.attendee.talking"
+    """An attendee started or stopped talking: ``{attendeeId, talking}`` (shown, not a state)."""
     SETTINGS_UPDATED = "app.event.space.settings.updated"

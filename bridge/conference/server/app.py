@@ -25,6 +25,7 @@ from .mixer.janus import JanusUnavailable
 from .mixer.plane import MediaPlane
 from .realtime import Realtime
 from .state import Conference
+from .webrtc import BrowserAudio, refuse_audio
 
 log = structlog.get_logger("bridge.conference.server")
 
@@ -78,8 +79,16 @@ def build_app(
         sync = MediaSync(conference, plane, realtime)
         plane.on_endpoint_changed = sync.endpoint_changed
         plane.on_synced = sync.resync
+        plane.on_talking = sync.talking
+        # A socket's own reports (a self-unmute) reach the mixer like the REST routes' changes.
+        realtime.publisher = sync
+        audio = BrowserAudio(conference, sync, plane)
+        plane.on_browser_lost = audio.lost
+        plane.on_browser_candidate = audio.janus_candidate
+        audio.attach(realtime)
         app[http.PUBLISHER] = sync
     else:
+        refuse_audio(realtime)
         app[http.PUBLISHER] = realtime
     app[REALTIME] = realtime
     http.add_routes(app)

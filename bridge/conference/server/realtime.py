@@ -1,6 +1,8 @@
 """Socket.IO side of the conference API (namespace ``/chat``): token auth on connect, one room per
-space, ``MEDIA_SESSION_RESPONSE`` broadcasts in the order the rules produced them, and
-``SEND_MEDIA_SESSION_EVENTS`` tracksstatus reports from clients (legacy and modern).
+space, ``MEDIA_SESSION_RESPONSE`` broadcasts in the order the rules produced them,
+``SEND_MEDIA_SESSION_EVENTS`` tracksstatus reports from clients (legacy and modern), and the
+requests other parts of the server answer on the same sockets (:meth:`Realtime.on`: a browser's
+audio signalling, ``webrtc.BrowserAudio``).
 
 python-socketio ships no type information; it is confined to this module behind ``Realtime``.
 """
@@ -8,8 +10,8 @@ python-socketio ships no type information; it is confined to this module behind 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import socketio  # type: ignore[import-untyped]
 import structlog
@@ -29,6 +31,18 @@ MAX_MESSAGE = 64 * 1024
 """Largest Socket.IO packet accepted: a tracksstatus report is under 200 bytes (security limit)."""
 
 
+FAILED: JSON = {"ok": False, "status": 500, "error": "internal", "message": "the server failed"}
+"""The ack of a socket request that hit a bug of ours (logged), like the HTTP side's 500."""
+
+Handler = Callable[[str, Caller, object], Awaitable[JSON]]
+"""A socket request's handler: ``(sid, caller, data)`` → the ack (an ``ApiError`` becomes a
+refusal ack)."""
+
+
+class Publisher(Protocol):
+    async def publish(self, events: Sequence[Event]) -> None: ...
+
+
 def room(space_id: str) -> str:
     """The Socket.IO room of a space's events."""
     return f"space:{space_id}"
@@ -44,7 +58,11 @@ class Realtime:
         # them (FIFO) keeps the wire order equal to the order in which the state changed.
         self._lock = asyncio.Lock()
         self._listeners: list[Callable[[JSON], None]] = []
+        self._gone: list[Callable[[str], Awaitable[None]]] = []
         self._closed = False
+        self.publisher: Publisher = self
+        """Where a socket report's events go: ``media.MediaSync`` in front of this object when
+        the server has a media plane, so that a self-unmute over the socket reaches the mixer."""
         self._sio = socketio.AsyncServer(
             async_mode="aiohttp",
             logger=False,
@@ -85,6 +103,28 @@ class Realtime:
         self._listeners.append(deliver)
         return lambda: self._listeners.remove(deliver)
 
+    def on(self, event: str, handler: Handler) -> None:
+        """Answer the socket request ``event`` with ``handler`` (authenticated sockets only)."""
+
+        async def answer(sid: str, data: object = None) -> JSON:
+            try:
+                return await handler(sid, await self._caller(sid), data)
+            except ApiError as exc:
+                return _refusal(exc)
+            except Exception:
+                log.exception("socket event failed", sid=sid, socket_event=event)
+                return dict(FAILED)
+
+        self._sio.on(event, answer, namespace=NAMESPACE)
+
+    def on_disconnect(self, callback: Callable[[str], Awaitable[None]]) -> None:
+        """Call ``callback(sid)`` when a socket goes (a closed page)."""
+        self._gone.append(callback)
+
+    async def send(self, sid: str, event: str, data: JSON) -> None:
+        """Emit ``event`` to one socket (not a room): what concerns that client alone."""
+        await self._sio.emit(event, data, to=sid, namespace=NAMESPACE)
+
     def has_space(self, space_id: str) -> bool:
         return self._conference.has_space(space_id)
 
@@ -116,6 +156,11 @@ class Realtime:
     async def _disconnect(self, sid: str, *args: object) -> None:
         # python-socketio ≥ 5.12 passes a reason; older versions do not.
         log.debug("socket disconnected", sid=sid, reason=args[0] if args else None)
+        for callback in self._gone:
+            try:
+                await callback(sid)
+            except Exception:
+                log.exception("socket departure not handled", sid=sid)
 
     async def _caller(self, sid: str) -> Caller:
         session = await self._sio.get_session(sid, namespace=NAMESPACE)
@@ -152,8 +197,8 @@ class Realtime:
         except Exception:
             # A bug of ours must not kill the socket task: log it and answer like the HTTP side.
             log.exception("socket event failed", sid=sid, socket_event=SEND)
-            return {"ok": False, "status": 500, "error": "internal", "message": "the server failed"}
-        await self.publish(outcome.events)
+            return dict(FAILED)
+        await self.publisher.publish(outcome.events)
         return {"ok": True, **(outcome.body or {})}
 
 

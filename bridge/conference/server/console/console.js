@@ -1,11 +1,24 @@
 // The moderator console. It speaks only the public API (docs/conference-api.md): REST for state and
 // actions, Socket.IO (namespace /chat) for live events. After every event it re-reads the meeting, so
-// what it shows is always the server's state, never a guess built from events.
+// what it shows is always the server's state, never a guess built from events. Talking events are
+// the exception: they change no state, so they only move the speaking dots.
+//
+// "Join audio" puts this page in the meeting's audio (docs/mixer.md, Browsers): a WebRTC
+// PeerConnection whose offer, answer and ICE candidates go over this page's own Socket.IO
+// connection; the server joins it to the meeting's mixer and keeps the mixer's handle, so a
+// moderator's mute of this page's attendee holds whatever the page does.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const MAX_EVENTS = 200;
-const state = { token: "", space: "", meetingId: "", details: null, socket: null, refresh: null };
+const ACK_TIMEOUT = 10000;
+const TALKING = "app.event.attendee.talking";
+const state = {
+  token: "", space: "", meetingId: "", details: null, socket: null, refresh: null,
+  talking: new Set(),
+};
+// This page's own audio: its PeerConnection, microphone, and attendee once the server answered.
+const pageAudio = { pc: null, stream: null, attendeeId: "", pending: [], busy: false };
 
 function show(id, visible) { $(id).hidden = !visible; }
 
@@ -76,8 +89,10 @@ function signOut() {
 }
 
 async function pickSpace(space) {
+  if (pageAudio.pc) await leaveAudio();
   state.space = space;
   state.meetingId = "";
+  state.talking.clear();
   show("meeting", true);
   subscribe();
   await refresh();
@@ -97,19 +112,179 @@ function connect() {
   socket.on("disconnect", () => {
     $("connection").textContent = "reconnecting…";
     $("connection").classList.remove("live");
+    // The server ends the audio of a socket that went: so does the page.
+    if (pageAudio.pc) closeAudio("Audio ended: the connection to the server was lost.");
   });
   socket.on("connect_error", () => { $("connection").textContent = "cannot connect"; });
   socket.on("MEDIA_SESSION_RESPONSE", (event) => {
     if (event.topicId !== state.space) return;
+    if (event.category === TALKING) {
+      setTalking(event.content.attendeeId, event.content.talking);
+      return;
+    }
     logEvent(event);
     scheduleRefresh();
+  });
+  socket.on("AUDIO_CANDIDATE", (message) => {
+    if (pageAudio.pc && message.attendeeId === pageAudio.attendeeId) {
+      pageAudio.pc.addIceCandidate(message.candidate).catch(() => {});
+    }
+  });
+  socket.on("AUDIO_ENDED", (message) => {
+    if (pageAudio.pc && message.attendeeId === pageAudio.attendeeId) {
+      closeAudio(`Audio ended: ${message.reason}.`);
+    }
   });
 }
 
 function subscribe() {
   if (state.socket && state.socket.connected && state.space) {
-    state.socket.emit("SUBSCRIBE_CHANNEL", { channel: { type: "topic", _id: state.space } });
+    const space = state.space;
+    state.socket.emit("SUBSCRIBE_CHANNEL", { channel: { type: "topic", _id: space } });
+    // Talking events come only when that changes: ask who talks already.
+    request("TALKERS", { topicId: space }).then((ack) => {
+      if (state.space !== space) return;
+      state.talking = new Set(ack.talking);
+      for (const id of ack.talking) setTalking(id, true);
+    }).catch(() => {});
   }
+}
+
+// A socket request with an acknowledgement: its ack, or an Error with the server's reason.
+async function request(event, body) {
+  const ack = await state.socket.timeout(ACK_TIMEOUT).emitWithAck(event, body);
+  if (!ack || !ack.ok) {
+    const error = new Error(ack && ack.message ? ack.message : "no answer");
+    error.code = ack && ack.error;
+    throw error;
+  }
+  return ack;
+}
+
+function setTalking(attendeeId, talking) {
+  if (talking) state.talking.add(attendeeId); else state.talking.delete(attendeeId);
+  const row = document.querySelector(`#roster tr[data-attendee="${CSS.escape(attendeeId)}"]`);
+  if (row) paintDot(row.querySelector(".dot"), talking);
+}
+
+function paintDot(dot, talking) {
+  dot.classList.toggle("talking", talking);
+  dot.setAttribute("aria-label", talking ? "speaking" : "silent");
+  dot.title = talking ? "speaking" : "";
+}
+
+// -- the meeting's audio in this page --------------------------------------------------------------
+
+function audioStatus(text) { $("audio-status").textContent = text; }
+
+function showAudioButtons() {
+  show("join-audio", !pageAudio.pc);
+  show("leave-audio", Boolean(pageAudio.pc));
+  $("join-audio").disabled = pageAudio.busy;
+}
+
+async function joinAudio() {
+  if (pageAudio.pc || pageAudio.busy || !state.meetingId) return;
+  pageAudio.busy = true;
+  showAudioButtons();
+  audioStatus("Asking for the microphone…");
+  try {
+    pageAudio.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
+  } catch (error) {
+    pageAudio.busy = false;
+    showAudioButtons();
+    audioStatus(`No microphone: ${error.message}`);
+    return;
+  }
+  // No STUN or TURN: the server's mixer is on a reachable address (docs/mixer.md, Browsers).
+  const pc = new RTCPeerConnection();
+  pageAudio.pc = pc;
+  pageAudio.pending = [];
+  showAudioButtons();
+  for (const track of pageAudio.stream.getAudioTracks()) pc.addTrack(track, pageAudio.stream);
+  pc.addEventListener("track", (event) => {
+    $("meeting-audio").srcObject = event.streams[0] || new MediaStream([event.track]);
+  });
+  pc.addEventListener("icecandidate", (event) => sendCandidate(event.candidate));
+  pc.addEventListener("connectionstatechange", () => {
+    if (pageAudio.pc !== pc) return;
+    if (pc.connectionState === "connected") audioStatus("In the meeting's audio.");
+    if (pc.connectionState === "disconnected") audioStatus("Audio interrupted, reconnecting…");
+    if (pc.connectionState === "failed") pc.restartIce();  // renegotiated below
+  });
+  pc.addEventListener("negotiationneeded", () => renegotiate(pc));
+  try {
+    audioStatus("Connecting…");
+    await pc.setLocalDescription(await pc.createOffer());
+    const ack = await request("AUDIO_JOIN", {
+      topicId: state.space,
+      meetingId: state.meetingId,
+      offer: { type: "offer", sdp: pc.localDescription.sdp },
+    });
+    if (pageAudio.pc !== pc) {  // left while the server answered: its attendee goes too
+      request("AUDIO_LEAVE", { attendeeId: ack.attendeeId }).catch(() => {});
+      return;
+    }
+    pageAudio.attendeeId = ack.attendeeId;
+    await pc.setRemoteDescription(ack.answer);
+    for (const json of pageAudio.pending) passCandidate(json);
+    pageAudio.pending = [];
+    scheduleRefresh();
+  } catch (error) {
+    if (pageAudio.pc !== pc) return;
+    const attendeeId = pageAudio.attendeeId;  // answered, but the answer did not apply
+    closeAudio(`Cannot join audio: ${error.code ? error.code + " — " : ""}${error.message}`);
+    if (attendeeId) request("AUDIO_LEAVE", { attendeeId }).catch(() => {});
+  } finally {
+    pageAudio.busy = false;
+    showAudioButtons();
+  }
+}
+
+// Before the server has answered, the page has no attendee to send candidates for: kept until then.
+function sendCandidate(candidate) {
+  const json = candidate ? candidate.toJSON() : null;
+  if (pageAudio.attendeeId) passCandidate(json); else pageAudio.pending.push(json);
+}
+
+function passCandidate(json) {
+  request("AUDIO_CANDIDATE", { attendeeId: pageAudio.attendeeId, candidate: json }).catch(() => {});
+}
+
+// A new offer on the same PeerConnection (an ICE restart): the server passes only the offer on,
+// so nothing here can change what the moderator decided about this page's microphone.
+async function renegotiate(pc) {
+  if (pageAudio.pc !== pc || !pageAudio.attendeeId || pc.signalingState !== "stable") return;
+  try {
+    await pc.setLocalDescription(await pc.createOffer());
+    const ack = await request("AUDIO_RENEGOTIATE", {
+      attendeeId: pageAudio.attendeeId,
+      offer: { type: "offer", sdp: pc.localDescription.sdp },
+    });
+    if (pageAudio.pc === pc) await pc.setRemoteDescription(ack.answer);
+  } catch (error) {
+    if (pageAudio.pc === pc) closeAudio(`Audio ended: ${error.message}`);
+  }
+}
+
+async function leaveAudio() {
+  const attendeeId = pageAudio.attendeeId;
+  closeAudio("Left the meeting's audio.");
+  if (attendeeId) await request("AUDIO_LEAVE", { attendeeId }).catch(() => {});
+  scheduleRefresh();
+}
+
+function closeAudio(text) {
+  if (pageAudio.pc) pageAudio.pc.close();
+  if (pageAudio.stream) for (const track of pageAudio.stream.getTracks()) track.stop();
+  $("meeting-audio").srcObject = null;
+  pageAudio.pc = null;
+  pageAudio.stream = null;
+  pageAudio.attendeeId = "";
+  pageAudio.pending = [];
+  audioStatus(text);
+  showAudioButtons();
+  scheduleRefresh();
 }
 
 function logEvent(event) {
@@ -155,6 +330,7 @@ async function refresh() {
 function renderNoMeeting() {
   show("no-meeting", true);
   show("controls", false);
+  show("audio-controls", false);
   $("meeting-id").textContent = "";
   $("roster").tBodies[0].replaceChildren();
   $("attendee-count").textContent = "";
@@ -164,6 +340,7 @@ function renderNoMeeting() {
 function render(details) {
   show("no-meeting", false);
   show("controls", true);
+  show("audio-controls", true);
   $("meeting-id").textContent = details.meetingId;
   const settings = details.settings;
   $("prevent-unmuting").checked = settings.preventUnmuting;
@@ -212,6 +389,14 @@ function row(a, spared) {
   const tr = document.createElement("tr");
   tr.dataset.attendee = a.attendeeId;
   tr.dataset.name = a.displayName;
+  if (a.attendeeId === pageAudio.attendeeId) tr.className = "self";
+  const dot = document.createElement("span");
+  dot.className = "dot";
+  dot.setAttribute("role", "img");
+  paintDot(dot, state.talking.has(a.attendeeId));
+  const dotCell = document.createElement("td");
+  dotCell.className = "speaking";
+  dotCell.append(dot);
   const spare = document.createElement("input");
   spare.type = "checkbox";
   spare.name = "spare";
@@ -242,6 +427,7 @@ function row(a, spared) {
   }
   tr.append(
     spareCell,
+    dotCell,
     cell(a.displayName),
     cell(a.attendeeType),
     cell(client(a)),
@@ -295,6 +481,8 @@ document.addEventListener("DOMContentLoaded", () => {
     signIn($("token").value.trim());
   });
   $("sign-out").addEventListener("click", signOut);
+  $("join-audio").addEventListener("click", joinAudio);
+  $("leave-audio").addEventListener("click", leaveAudio);
   $("space").addEventListener("change", (event) => pickSpace(event.target.value));
   $("start-meeting").addEventListener("click", () =>
     act("Start meeting", "POST", `/api/spaces/${encodeURIComponent(state.space)}/meetings`));

@@ -35,6 +35,9 @@ POLL_RETRIES = 3
 lost."""
 CODECS = {"PCMU": "pcmu", "PCMA": "pcma"}
 """The wire's codec names -> AudioBridge's (G.711 only: the bridge sends nothing else)."""
+OPUS = "opus"
+"""What browsers send: 1.1.2 runs each participant's Opus encoder and decoder at the room's rate
+(narrowband in an 8 kHz room) and answers ``maxplaybackrate`` = that rate."""
 
 NO_SUCH_SESSION = 458
 ROOM_EXISTS = 486
@@ -73,10 +76,15 @@ def create_room(
     sampling_rate: int,
     description: str = "",
     audiolevel_event: bool = False,
+    talking_packets: int = 100,
+    talking_level: int = 25,
 ) -> dict[str, Any]:
     """A room in memory only (``permanent`` false: Janus's configuration is not written back).
     ``audiolevel_event``: talking events, which 1.1.2 computes only from the RTP audio-level
-    extension that WebRTC participants send (plain-RTP participants get none)."""
+    extension that WebRTC participants send (plain-RTP participants get none): every
+    ``talking_packets`` packets it compares their mean level (0 loud, 127 silent: -dBov) with
+    ``talking_level`` and announces a change."""
+    talking = {"audio_active_packets": talking_packets, "audio_level_average": talking_level}
     return {
         "request": "create",
         "room": room,
@@ -88,6 +96,7 @@ def create_room(
         "sampling_rate": sampling_rate,
         "allow_rtp_participants": True,  # else a plain-RTP join fails with 489
         "audiolevel_event": audiolevel_event,
+        **(talking if audiolevel_event else {}),
     }
 
 
@@ -116,6 +125,31 @@ def join_rtp(
         "codec": CODECS[codec],
         "rtp": {"ip": ip, "port": port},
     }
+
+
+def join_webrtc(room: int, participant: int, *, display: str, muted: bool) -> dict[str, Any]:
+    """A WebRTC participant: the browser's JSEP offer goes beside this body, the answer comes
+    back beside the ``joined`` event."""
+    return {
+        "request": "join",
+        "room": room,
+        "id": participant,
+        "display": display,
+        "muted": muted,
+        "codec": OPUS,
+    }
+
+
+def renegotiation() -> dict[str, Any]:
+    """A ``configure`` that carries nothing but the new JSEP offer beside it: without ``muted``,
+    a moderator's mute stays as it is (the browser's offer is the only thing it chose)."""
+    return {"request": "configure"}
+
+
+def jsep(kind: str, sdp: str) -> dict[str, Any]:
+    """A JSEP object of our own making: only ``type`` and ``sdp``, so that nothing else a browser
+    sent (``e2ee``, ``trickle``...) reaches Janus."""
+    return {"type": kind, "sdp": sdp}
 
 
 def leave() -> dict[str, Any]:
@@ -168,6 +202,18 @@ def plugin_data(message: Any) -> dict[str, Any]:
     return data
 
 
+def jsep_answer(message: dict[str, Any]) -> dict[str, Any]:
+    """The JSEP answer beside a plugin event (a WebRTC join or renegotiation)."""
+    answer = message.get("jsep")
+    if (
+        not isinstance(answer, dict)
+        or answer.get("type") != "answer"
+        or not isinstance(answer.get("sdp"), str)
+    ):
+        raise JanusError(UNREACHABLE, "janus answered an offer without a JSEP answer")
+    return jsep("answer", answer["sdp"])
+
+
 def parse_joined(data: dict[str, Any]) -> RtpJoined:
     """The ``joined`` event of a plain-RTP join."""
     rtp = data.get("rtp")
@@ -201,6 +247,10 @@ class AudioBridgeClient:
         self.on_lost = on_lost
         """Called once, with the reason, when the session is gone (Janus died, or the session
         timed out): every participant it joined is gone with it."""
+        self.on_event: Callable[[dict[str, Any]], None] | None = None
+        """Called with every event that answers none of our requests: room notifications
+        (talking, joins, leaves) and a handle's PeerConnection news (``webrtcup``, ``media``,
+        ``hangup``, ``trickle``)."""
         self.session: int | None = None
         self._http: aiohttp.ClientSession | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -255,15 +305,33 @@ class AudioBridgeClient:
     async def request(self, handle: int, body: dict[str, Any]) -> dict[str, Any]:
         """A plugin request on ``handle``: its answer's data, whether Janus gives it at once or
         (``join``, ``leave``) as a later event."""
+        return plugin_data(await self._message(handle, body, None))
+
+    async def negotiate(
+        self, handle: int, body: dict[str, Any], offer: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A plugin request with a JSEP offer beside it: the answer's data and Janus's JSEP
+        answer (its ICE candidates in the SDP: 1.1.2 gathers before answering unless
+        ``full_trickle`` is on)."""
+        message = await self._message(handle, body, offer)
+        return plugin_data(message), jsep_answer(message)
+
+    async def trickle(self, handle: int, candidate: dict[str, Any] | None) -> None:
+        """One of the browser's ICE candidates for ``handle``'s PeerConnection (None: the last)."""
+        payload = {"janus": "trickle", "candidate": candidate or {"completed": True}}
+        core_data(await self._post(f"{self._session_url}/{handle}", payload))
+
+    async def _message(
+        self, handle: int, body: dict[str, Any], offer: dict[str, Any] | None
+    ) -> dict[str, Any]:
         transaction = f"t{next(self._transactions)}"
         waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[transaction] = waiter
+        payload: dict[str, Any] = {"janus": "message", "body": body}
+        if offer is not None:
+            payload["jsep"] = offer
         try:
-            answer = await self._post(
-                f"{self._session_url}/{handle}",
-                {"janus": "message", "body": body},
-                transaction,
-            )
+            answer = await self._post(f"{self._session_url}/{handle}", payload, transaction)
             if answer.get("janus") == "ack":
                 try:
                     answer = await asyncio.wait_for(waiter, self._request_timeout)
@@ -271,16 +339,33 @@ class AudioBridgeClient:
                     raise JanusError(
                         UNREACHABLE, f"no answer to {body.get('request')} in time"
                     ) from None
-            return plugin_data(answer)
+            return answer
         finally:
             self._pending.pop(transaction, None)
             if waiter.done() and not waiter.cancelled():
                 waiter.exception()  # failed by a lost session while the POST answered anyway
 
     async def create_room(
-        self, handle: int, room: int, *, admin_key: str, secret: str, sampling_rate: int
+        self,
+        handle: int,
+        room: int,
+        *,
+        admin_key: str,
+        secret: str,
+        sampling_rate: int,
+        audiolevel_event: bool = False,
+        talking_packets: int = 100,
+        talking_level: int = 25,
     ) -> None:
-        body = create_room(room, admin_key=admin_key, secret=secret, sampling_rate=sampling_rate)
+        body = create_room(
+            room,
+            admin_key=admin_key,
+            secret=secret,
+            sampling_rate=sampling_rate,
+            audiolevel_event=audiolevel_event,
+            talking_packets=talking_packets,
+            talking_level=talking_level,
+        )
         await self.request(handle, body)
 
     async def destroy_room(self, handle: int, room: int, *, secret: str) -> None:
@@ -393,9 +478,15 @@ class AudioBridgeClient:
         if waiter is not None and kind in ("event", "error") and not waiter.done():
             waiter.set_result(event)
         elif kind not in ("keepalive", "ack"):
-            # Room notifications (joins, leaves, mute changes) reach every handle in the room.
+            # Room notifications (joins, leaves, mute changes, talking) reach every handle in the
+            # room; PeerConnection news (webrtcup, media, hangup) only the browser's own.
             data = (event.get("plugindata") or {}).get("data")
             log.debug("janus event", kind=kind, sender=event.get("sender"), data=data)
+            if self.on_event is not None:
+                try:
+                    self.on_event(event)
+                except Exception:
+                    log.exception("janus event not handled", kind=kind)
 
     async def _keepalive(self) -> None:
         while self.lost is None:

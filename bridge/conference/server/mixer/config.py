@@ -178,7 +178,10 @@ def render_configs(
             _section("general", general),
             _section("certificates", {}),
             _section("media", {}),
-            # No STUN or TURN: every address Janus offers is the configured one.
+            # No STUN or TURN. This does not keep browsers' ICE on loopback: 1.1.2 skips loopback
+            # interfaces before reading the list, adds no address at all, and libnice then
+            # gathers on every other interface (docs/mixer.md, Browsers). Plain RTP is bound to
+            # ``local_ip`` below, not to this.
             _section("nat", {"nice_debug": False, "ice_enforce_list": "lo", "ignore_mdns": True}),
             _section("plugins", {}),
             _section("transports", {}),

@@ -1,5 +1,6 @@
-"""The conference server's media plane: :class:`MediaPlane`, one AudioBridge room per meeting and
-one plain-RTP participant per phone attendee, in a Janus this object starts and supervises.
+"""The conference server's media plane: :class:`MediaPlane`, one AudioBridge room per meeting, one
+plain-RTP participant per phone attendee and one WebRTC participant per browser attendee, in a
+Janus this object starts and supervises.
 
 The server speaks meeting and attendee ids; Janus numeric room and participant ids stay in here.
 Every Janus handle is this object's: a participant can undo a moderator's ``mute`` with
@@ -9,7 +10,9 @@ administrator's ``mute``/``unmute`` (with the room secret) on a handle of its ow
 Janus keeps rooms in memory only. After Janus restarts (or its session with us is lost), the
 plane makes a new session, recreates every room it knows and re-joins every phone with its mute
 state; a re-joined participant has a new Janus RTP port, so ``on_endpoint_changed`` tells the
-server, which tells the bridge to move that call's meeting leg. docs/mixer.md describes it.
+server, which tells the bridge to move that call's meeting leg. A browser's PeerConnection dies
+with its session: ``on_browser_lost`` tells the server, which ends that attendee's audio (the
+browser may join again with a new offer). docs/mixer.md describes it.
 """
 
 from __future__ import annotations
@@ -19,57 +22,43 @@ import contextlib
 import ipaddress
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import structlog
 
 from ...wire import MediaEndpoint, MediaOffer
-from .audiobridge import CODECS, ROOM_EXISTS, AudioBridgeClient, JanusError
+from .audiobridge import (
+    ROOM_EXISTS,
+    AudioBridgeClient,
+    JanusError,
+    join_webrtc,
+    renegotiation,
+)
 from .janus import JanusConfig, JanusProcess
+from .rooms import (
+    BrowserCandidate,
+    BrowserLost,
+    EndpointChanged,
+    Member,
+    Room,
+    Talking,
+    choose_codec,
+)
 
 log = structlog.get_logger("bridge.conference.server.mixer")
 
-EndpointChanged = Callable[[str, str, MediaEndpoint], Awaitable[None]]
-"""``(meeting_id, attendee_id, endpoint)``: where a re-joined phone's audio now goes."""
+T = TypeVar("T")
+
+TALKING_PACKETS = 25
+"""Talking is decided every 25 packets (0.5 s) of a browser's audio, not Janus's default 100
+(2 s): a speaking indicator that lags by two seconds points at the wrong person."""
+TALKING_LEVEL = 25
+"""Mean audio level under which a participant talks, in -dBov (Janus's default: -25 dBov)."""
 
 RESYNC_DELAY = 0.5
 """After a lost session, how long the plane waits before making a new one: when Janus died, its
 supervisor notices within that time, and the restart's own resync does the work instead."""
-
-
-def choose_codec(codecs: Iterable[str]) -> str:
-    """The first of the offer's codecs AudioBridge takes."""
-    for codec in codecs:
-        if codec.upper() in CODECS:
-            return codec.upper()
-    raise ValueError(f"no G.711 codec among {list(codecs)}")
-
-
-@dataclass(eq=False)
-class _Phone:
-    attendee_id: str
-    display_name: str
-    offer: MediaOffer
-    codec: str
-    muted: bool
-    participant: int = 0
-    handle: int | None = None
-    endpoint: MediaEndpoint | None = None
-    generation: int = -1
-    """The session it joined in: a phone of an older one is not in Janus any more."""
-
-
-@dataclass(eq=False)
-class _Room:
-    meeting_id: str
-    room: int
-    phones: dict[str, _Phone] = field(default_factory=dict)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    """Held across a room's requests, so that a join, a mute and a removal apply in order."""
-    generation: int = -1
-    ended: bool = False
 
 
 class MediaPlane:
@@ -87,10 +76,16 @@ class MediaPlane:
         self.on_synced: Callable[[], Awaitable[None]] | None = None
         """Called after every (re)synchronisation: the owner may add what the plane could not
         take while Janus was down."""
+        self.on_talking: Talking | None = None
+        self.on_browser_lost: BrowserLost | None = None
+        self.on_browser_candidate: BrowserCandidate | None = None
+        self._handles: dict[int, tuple[Room, Member]] = {}  # a browser's handle -> it
+        self._room_ids: dict[int, Room] = {}  # Janus's room number -> the room
+        self._tasks: set[asyncio.Task[None]] = set()  # callbacks of Janus's events, in flight
         self._client: AudioBridgeClient | None = None
         self._control: int | None = None  # the handle room requests and mutes go through
         self._generation = 0
-        self._rooms: dict[str, _Room] = {}
+        self._rooms: dict[str, Room] = {}
         self._ids = itertools.count(1)
         self._sync_lock = asyncio.Lock()
         self._resync_task: asyncio.Task[None] | None = None
@@ -146,61 +141,96 @@ class MediaPlane:
         if not isinstance(ipaddress.ip_address(offer.host), ipaddress.IPv4Address):
             log.warning("no mix for an IPv6 media offer", meeting=meeting_id, attendee=attendee_id)
             return None
-        while True:
-            room = self._rooms.get(meeting_id)
-            if room is None:
-                room = self._rooms[meeting_id] = _Room(meeting_id, next(self._ids))
-            async with room.lock:
-                if room.ended:  # end_meeting ran while we waited: a new room, if at all
-                    continue
-                client = self._client
-                if client is None or not self.ready:
-                    return None
-                old = room.phones.pop(attendee_id, None)
-                phone = _Phone(attendee_id, display_name, offer, codec, muted)
-                began = time.monotonic()
-                try:
-                    if old is not None:
-                        await self._leave(client, old)
-                    await self._ensure_room(client, room)
-                    await self._join(client, room, phone)
-                except JanusError as exc:
-                    log.warning(
-                        "phone not added to the mix",
-                        meeting=meeting_id,
-                        attendee=attendee_id,
-                        code=exc.code,
-                        reason=exc.reason,
-                    )
-                    return None
-                room.phones[attendee_id] = phone
-                log.info(
-                    "phone added to the mix",
-                    meeting=meeting_id,
-                    attendee=attendee_id,
-                    port=phone.endpoint.port if phone.endpoint else None,
-                    ms=round((time.monotonic() - began) * 1000, 1),
-                )
-                return phone.endpoint
+        phone = Member(attendee_id, display_name, muted, offer, codec)
+
+        async def join(client: AudioBridgeClient, room: Room) -> MediaEndpoint | None:
+            await self._join(client, room, phone)
+            return phone.endpoint
+
+        return await self._add(meeting_id, phone, join)
+
+    async def add_browser(
+        self,
+        meeting_id: str,
+        attendee_id: str,
+        display_name: str,
+        offer: dict[str, Any],
+        muted: bool,
+    ) -> dict[str, Any] | None:
+        """Join a browser to its meeting's room with its JSEP ``offer`` (``{"type": "offer",
+        "sdp"}``): Janus's JSEP answer, or None when Janus is down or refuses the offer. The
+        handle stays the plane's: the browser reaches Janus only through the server, so it can
+        neither ``configure`` itself unmuted nor touch the room."""
+        browser = Member(attendee_id, display_name, muted)
+
+        async def join(client: AudioBridgeClient, room: Room) -> dict[str, Any]:
+            return await self._join_browser(client, room, browser, offer)
+
+        return await self._add(meeting_id, browser, join)
+
+    async def renegotiate(
+        self, meeting_id: str, attendee_id: str, offer: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """A new offer from a browser in the mix (an ICE restart): Janus's answer, or None. Sent
+        as a ``configure`` with no other field, so a mute stays a mute."""
+        room = self._rooms.get(meeting_id)
+        if room is None:
+            return None
+        async with room.lock:
+            found = self._browser(meeting_id, attendee_id)
+            if found is None:
+                return None
+            client, browser, handle = found
+            began = time.monotonic()
+            try:
+                _, answer = await client.negotiate(handle, renegotiation(), offer)
+            except JanusError as exc:
+                log.warning("renegotiation refused", attendee=attendee_id, reason=exc.reason)
+                return None
+            log.info(
+                "browser renegotiated",
+                attendee=attendee_id,
+                muted=browser.muted,
+                ms=round((time.monotonic() - began) * 1000, 1),
+            )
+            return answer
+
+    async def trickle(
+        self, meeting_id: str, attendee_id: str, candidate: dict[str, Any] | None
+    ) -> bool:
+        """Pass one of a browser's ICE candidates (None: it has no more) to its PeerConnection
+        in Janus; False when the browser is not in the mix."""
+        found = self._browser(meeting_id, attendee_id)
+        if found is None:
+            return False
+        client, _, handle = found
+        try:
+            await client.trickle(handle, candidate)
+        except JanusError as exc:
+            log.info("candidate not passed", attendee=attendee_id, reason=exc.reason)
+            return False
+        return True
 
     async def remove(self, meeting_id: str, attendee_id: str) -> None:
-        """Take a phone out of its meeting's room (nothing when it is not in one)."""
+        """Take a phone or browser out of its meeting's room (nothing when it is not in one)."""
         room = self._rooms.get(meeting_id)
         if room is None:
             return
         async with room.lock:
-            phone = room.phones.pop(attendee_id, None)
             client = self._client
-            if phone is not None and client is not None and self._live(phone):
-                await self._leave(client, phone)
+            if client is not None:
+                await self._replace(client, room, attendee_id)
+            else:
+                room.members.pop(attendee_id, None)
 
     async def set_muted(self, meeting_id: str, attendee_id: str, muted: bool) -> None:
-        """Mute or unmute a phone in the mix. Kept while Janus is down, applied at the re-join."""
+        """Mute or unmute a phone or browser in the mix. Kept while Janus is down, applied at the
+        re-join (a phone's; a browser's audio ends with the session)."""
         room = self._rooms.get(meeting_id)
         if room is None:
             return
         async with room.lock:
-            phone = room.phones.get(attendee_id)
+            phone = room.members.get(attendee_id)
             if phone is None:
                 return
             phone.muted = muted
@@ -230,8 +260,12 @@ class MediaPlane:
         room = self._rooms.pop(meeting_id, None)
         if room is None:
             return
+        self._room_ids.pop(room.room, None)
         async with room.lock:
             room.ended = True
+            for member in room.members.values():
+                if member.handle is not None:
+                    self._handles.pop(member.handle, None)
             client, control = self._client, self._control
             if client is None or control is None or room.generation != self._generation:
                 return
@@ -239,10 +273,10 @@ class MediaPlane:
                 await client.destroy_room(control, room.room, secret=self.janus.secrets.room_secret)
             except JanusError as exc:
                 log.warning("room not destroyed", meeting=meeting_id, reason=exc.reason)
-            for phone in room.phones.values():
-                if phone.handle is not None and self._live(phone):
+            for member in room.members.values():
+                if member.handle is not None and self._live(member):
                     with contextlib.suppress(JanusError):
-                        await client.detach(phone.handle)
+                        await client.detach(member.handle)
 
     async def participants(self, meeting_id: str) -> list[dict[str, Any]]:
         """Janus's own list of the meeting room's participants (``id``, ``display``, ``muted``...),
@@ -256,10 +290,75 @@ class MediaPlane:
         except JanusError:
             return []
 
-    def _live(self, phone: _Phone) -> bool:
-        return phone.generation == self._generation
+    async def _add(
+        self,
+        meeting_id: str,
+        member: Member,
+        join: Callable[[AudioBridgeClient, Room], Awaitable[T]],
+    ) -> T | None:
+        """Join ``member`` to the meeting's room (made on first use) with ``join``, replacing the
+        attendee's previous participant; None when Janus is down or refuses."""
+        kind = "browser" if member.browser else "phone"
+        while True:
+            room = self._room(meeting_id)
+            async with room.lock:
+                if room.ended:  # end_meeting ran while we waited: a new room, if at all
+                    continue
+                client = self._client
+                if client is None or not self.ready:
+                    return None
+                began = time.monotonic()
+                try:
+                    await self._replace(client, room, member.attendee_id)
+                    await self._ensure_room(client, room)
+                    result = await join(client, room)
+                except JanusError as exc:
+                    log.warning(
+                        f"{kind} not added to the mix",
+                        meeting=meeting_id,
+                        attendee=member.attendee_id,
+                        code=exc.code,
+                        reason=exc.reason,
+                    )
+                    return None
+                room.members[member.attendee_id] = member
+                log.info(
+                    f"{kind} added to the mix",
+                    meeting=meeting_id,
+                    attendee=member.attendee_id,
+                    ms=round((time.monotonic() - began) * 1000, 1),
+                    **({"port": member.endpoint.port} if member.endpoint else {}),
+                )
+                return result
 
-    async def _ensure_room(self, client: AudioBridgeClient, room: _Room) -> None:
+    def _browser(
+        self, meeting_id: str, attendee_id: str
+    ) -> tuple[AudioBridgeClient, Member, int] | None:
+        """The client, browser and its handle, when it is in this session's mix."""
+        room = self._rooms.get(meeting_id)
+        browser = room.members.get(attendee_id) if room is not None else None
+        client = self._client
+        if browser is None or not browser.browser or client is None or not self._live(browser):
+            return None
+        return None if browser.handle is None else (client, browser, browser.handle)
+
+    def _live(self, member: Member) -> bool:
+        return member.generation == self._generation
+
+    def _room(self, meeting_id: str) -> Room:
+        room = self._rooms.get(meeting_id)
+        if room is None:
+            room = self._rooms[meeting_id] = Room(meeting_id, next(self._ids))
+            self._room_ids[room.room] = room
+        return room
+
+    async def _replace(self, client: AudioBridgeClient, room: Room, attendee_id: str) -> None:
+        """Take the attendee's participant, if any, out of the room (under its lock)."""
+        old = room.members.pop(attendee_id, None)
+        if old is not None and self._live(old):
+            await self._leave(client, old)
+
+    async def _ensure_room(self, client: AudioBridgeClient, room: Room) -> None:
         if room.generation == self._generation:
             return
         assert self._control is not None
@@ -271,6 +370,10 @@ class MediaPlane:
                 admin_key=secrets.admin_key,
                 secret=secrets.room_secret,
                 sampling_rate=self.janus.config.sampling_rate,
+                # Browsers send the audio-level extension: Janus then says who talks.
+                audiolevel_event=True,
+                talking_packets=TALKING_PACKETS,
+                talking_level=TALKING_LEVEL,
             )
         except JanusError as exc:
             # Still there after a lost session (Janus itself went on): its participants left
@@ -279,7 +382,8 @@ class MediaPlane:
                 raise
         room.generation = self._generation
 
-    async def _join(self, client: AudioBridgeClient, room: _Room, phone: _Phone) -> None:
+    async def _join(self, client: AudioBridgeClient, room: Room, phone: Member) -> None:
+        assert phone.offer is not None
         handle = await client.attach()
         # A new id for every join: after a lost session the old participant may linger a moment.
         participant = next(self._ids)
@@ -301,16 +405,113 @@ class MediaPlane:
         phone.participant, phone.handle, phone.generation = participant, handle, self._generation
         phone.endpoint = MediaEndpoint(joined.ip, joined.port, phone.codec, joined.payload_type)
 
-    async def _leave(self, client: AudioBridgeClient, phone: _Phone) -> None:
-        if phone.handle is None or not self._live(phone):
+    async def _join_browser(
+        self, client: AudioBridgeClient, room: Room, browser: Member, offer: dict[str, Any]
+    ) -> dict[str, Any]:
+        handle = await client.attach()
+        participant = next(self._ids)
+        body = join_webrtc(
+            room.room, participant, display=browser.display_name, muted=browser.muted
+        )
+        # Known before the answer: Janus's first events about this handle may come with it.
+        browser.participant, browser.handle = participant, handle
+        browser.generation, browser.joined_at = self._generation, time.monotonic()
+        self._handles[handle] = (room, browser)
+        try:
+            _, answer = await client.negotiate(handle, body, offer)
+        except JanusError:
+            self._handles.pop(handle, None)
+            with contextlib.suppress(JanusError):
+                await client.detach(handle)
+            raise
+        return answer
+
+    async def _leave(self, client: AudioBridgeClient, member: Member) -> None:
+        if member.handle is None or not self._live(member):
             return
+        # Forgotten first: the hangup Janus sends for a browser we detach is not a loss.
+        self._handles.pop(member.handle, None)
         # Detaching alone would remove the participant too; leave first so that it is out of
         # the mix before we answer.
         with contextlib.suppress(JanusError):
-            await client.leave(phone.handle)
+            await client.leave(member.handle)
         with contextlib.suppress(JanusError):
-            await client.detach(phone.handle)
-        phone.handle = None
+            await client.detach(member.handle)
+        member.handle = None
+
+    # -- Janus's events ---------------------------------------------------------------------------
+    def _on_event(self, event: dict[str, Any]) -> None:
+        """Talking changes for browsers, and a browser's PeerConnection news. Called from the
+        long poll: whatever the server must do runs in a task of its own, in arrival order."""
+        kind = event.get("janus")
+        data = (event.get("plugindata") or {}).get("data") or {}
+        if kind == "event" and data.get("audiobridge") in ("talking", "stopped-talking"):
+            self._talking_event(data)
+            return
+        found = self._handles.get(int(event.get("sender") or 0))
+        if found is None:
+            return
+        room, browser = found
+        if kind == "webrtcup":
+            log.info(
+                "browser audio up",
+                meeting=room.meeting_id,
+                attendee=browser.attendee_id,
+                ms=round((time.monotonic() - browser.joined_at) * 1000, 1),
+            )
+        elif kind == "media":
+            log.info(
+                "browser audio",
+                attendee=browser.attendee_id,
+                receiving=event.get("receiving"),
+                type=event.get("type"),
+            )
+        elif kind == "trickle" and isinstance(event.get("candidate"), dict):
+            if self.on_browser_candidate is not None:
+                candidate = event["candidate"]
+                self._spawn(
+                    self.on_browser_candidate(room.meeting_id, browser.attendee_id, candidate)
+                )
+        elif kind == "hangup":
+            reason = str(event.get("reason") or "hangup")
+            self._handles.pop(browser.handle or 0, None)
+            if room.members.get(browser.attendee_id) is browser:
+                del room.members[browser.attendee_id]
+            self._spawn(self._detach_lost(browser))
+            log.info("browser audio hung up", attendee=browser.attendee_id, reason=reason)
+            if self.on_browser_lost is not None:
+                self._spawn(self.on_browser_lost(room.meeting_id, browser.attendee_id, reason))
+
+    def _talking_event(self, data: dict[str, Any]) -> None:
+        # Every handle in the room gets its own copy: only a change of ours goes on.
+        room = self._room_ids.get(int(data.get("room") or 0))
+        if room is None:
+            return
+        talking = data.get("audiobridge") == "talking"
+        participant = int(data.get("id") or 0)
+        for member in room.members.values():
+            if member.participant == participant and member.talking != talking:
+                member.talking = talking
+                if self.on_talking is not None:
+                    self._spawn(self.on_talking(room.meeting_id, member.attendee_id, talking))
+
+    async def _detach_lost(self, browser: Member) -> None:
+        client, handle = self._client, browser.handle
+        browser.handle = None
+        if client is not None and handle is not None and self._live(browser):
+            with contextlib.suppress(JanusError):
+                await client.detach(handle)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("a media event was not handled")
+
+        task = asyncio.create_task(run(), name="media event")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _on_restart(self) -> None:
         await self._resync("janus restarted")
@@ -330,6 +531,7 @@ class MediaPlane:
         each phone that had joined before. ``only_if_lost``: unless another resync (a restart's)
         has made a session that is still open."""
         changed: list[tuple[str, str, MediaEndpoint]] = []
+        lost: list[tuple[str, str]] = []
         async with self._sync_lock:
             if only_if_lost and self._client is not None and self._client.open:
                 return
@@ -343,6 +545,7 @@ class MediaPlane:
                 keepalive_interval=self.janus.config.keepalive_interval,
                 on_lost=self._on_lost,
             )
+            client.on_event = self._on_event
             try:
                 await client.connect()
                 control = await client.attach()
@@ -352,9 +555,14 @@ class MediaPlane:
                 return
             self._generation += 1
             self._client, self._control = client, control
+            self._handles.clear()
             joined = 0
             for room in list(self._rooms.values()):
                 async with room.lock:
+                    # A browser's PeerConnection was with the old session: it needs a new offer.
+                    for member in [m for m in room.members.values() if m.browser]:
+                        del room.members[member.attendee_id]
+                        lost.append((room.meeting_id, member.attendee_id))
                     if room.ended:
                         continue
                     try:
@@ -364,7 +572,7 @@ class MediaPlane:
                             "room not recreated", meeting=room.meeting_id, reason=exc.reason
                         )
                         continue
-                    for phone in room.phones.values():
+                    for phone in room.members.values():
                         had_joined = phone.endpoint is not None
                         try:
                             await self._join(client, room, phone)
@@ -387,6 +595,12 @@ class MediaPlane:
                 phones=joined,
                 ms=round((time.monotonic() - began) * 1000, 1),
             )
+        if self.on_browser_lost is not None:
+            for meeting_id, attendee_id in lost:
+                try:
+                    await self.on_browser_lost(meeting_id, attendee_id, f"mixer resync: {why}")
+                except Exception:
+                    log.exception("browser loss not delivered", meeting=meeting_id)
         tell = self.on_endpoint_changed
         if tell is not None:
             for meeting_id, attendee_id, endpoint in changed:
