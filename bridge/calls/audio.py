@@ -51,6 +51,7 @@ class CallAudio:
         prompts: bool,
         later: Callable[[float, Callable[[], None]], Cancellable],
         on_key: Callable[[Call, str], None],
+        on_talking: Callable[[Call, bool], None] | None = None,
     ) -> None:
         self.relay = relay
         self._anchor = anchor
@@ -58,6 +59,7 @@ class CallAudio:
         self._prompts = prompts and relay is not None and relay.prompts is not None
         self._later = later
         self._on_key = on_key
+        self._on_talking = on_talking
         self._heard: dict[str, Heard] = {}  # by Call-ID, for calls with a relay leg
         self._silent_meetings: set[str] = set()
         # The join answers before our SDP answer settles the phone leg: the meeting leg waits
@@ -76,6 +78,9 @@ class CallAudio:
             if leg is None:
                 return False
             leg.on_key = lambda key: self._on_key(call, key)
+            if self._on_talking is not None:
+                talking = self._on_talking
+                leg.on_talking = lambda speaking: talking(call, speaking)
             call.media = leg
             return True
         assert self._anchor is not None

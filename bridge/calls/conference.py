@@ -101,6 +101,7 @@ class ConferenceCalls:
             later=later,
             # Late bound: the actions are made below, with the signalling this audio is part of.
             on_key=lambda call, key: self._actions.on_rtp_key(call, key),  # noqa: PLW0108
+            on_talking=self._on_talking,
         )
         self._signal = Signalling(
             endpoint, settings, clock=clock, flush=flush, metrics=metrics, audio=self.audio
@@ -562,6 +563,23 @@ class ConferenceCalls:
         self._run(call, commands)
 
     # -- helpers -------------------------------------------------------------------------------------
+    def _on_talking(self, call: Call, talking: bool) -> None:
+        """The phone started or stopped speaking into the meeting: the consoles' dot. Best effort:
+        a lost report is corrected by the next change."""
+        meeting, attendee = call.meeting_id, call.attendee_id
+        if call.ended or meeting is None or attendee is None:
+            return
+
+        async def report() -> None:
+            try:
+                await self._client.report_talking(
+                    call.space_id, meeting, ATTENDEE_TYPE, attendee, talking=talking
+                )
+            except SpacesError as exc:
+                clog(call).debug("talking not reported", error=str(exc))
+
+        self._spawn(report())
+
     def _farewell(self, call: Call) -> None:
         """The meeting ended: the phone hears so (when prompts play), then gets BYE."""
 

@@ -76,6 +76,8 @@ class MediaLeg:
         self.media: CallMedia | None = None
         self.on_key: Callable[[str], None] | None = None
         """Called with each key the phone presses (RFC 4733)."""
+        self.on_talking: Callable[[bool], None] | None = None
+        """Called when the phone starts or stops speaking into the meeting."""
         self._rtp: _Receiver | None = None
         self._rtcp: _Receiver | None = None
         self._meeting: _Receiver | None = None
@@ -179,7 +181,7 @@ class MediaLeg:
         # counting frees them now, not a collector pass minutes later.
         self._rtp = self._rtcp = self._meeting = None
         self._meeting_socket = None
-        self.on_key = None
+        self.on_key = self.on_talking = None
         return self._relay.release(self)
 
     # -- datagrams --------------------------------------------------------------------------------
@@ -198,6 +200,10 @@ class MediaLeg:
             if self.on_key is not None:
                 for key in keys:
                     self.on_key(key)
+        if media.talking_changed:
+            media.talking_changed = False
+            if self.on_talking is not None:
+                self.on_talking(media.talking)
         relay.busy += time.perf_counter() - started
 
     def _from_phone_rtcp(self, data: bytes, addr: Address) -> None:
@@ -245,6 +251,10 @@ class MediaLeg:
         if media is None or self.closed:
             return
         keepalive, report = media.housekeeping(now, wallclock)
+        if media.talking_changed:
+            media.talking_changed = False
+            if self.on_talking is not None:
+                self.on_talking(media.talking)
         if keepalive is not None:
             self._to_meeting([keepalive])
         target = media.rtcp_destination

@@ -200,3 +200,52 @@ def test_huge_and_non_rtp_datagrams_are_counted() -> None:
     counted = media.counters
     assert (counted.too_big, counted.not_rtp, counted.payload_type) == (1, 2, 1)
     assert struct.calcsize("!BBHII") == 12
+
+
+def is_talking(media: CallMedia) -> bool:
+    """Read through a call, so that mypy does not narrow the flag across the relay's updates."""
+    return media.talking
+
+
+def changed(media: CallMedia) -> bool:
+    return media.talking_changed
+
+
+def test_a_phone_speaking_into_the_meeting_is_talking_until_it_stops_or_is_muted() -> None:
+    media, phone = call(), Phone()
+    loud = bytes(ULAW.from_samples([8000 if i % 2 else -8000 for i in range(160)]))
+
+    def send(payload: bytes, count: int) -> None:
+        for _ in range(count):
+            packet = build_rtp(0, phone.sequence, phone.timestamp, phone.ssrc, payload)
+            phone.sequence += 1
+            phone.timestamp += 160
+            media.from_phone(packet, PHONE, phone.now)
+
+    send(bytes([0xFF]) * 160, 25)  # half a second of silence
+    assert not is_talking(media) and not changed(media)
+    send(loud, 10)  # two measurements of speech: talking
+    assert is_talking(media) and changed(media)
+    media.talking_changed = False
+    send(bytes([0xFF]) * 160, 25)  # the last loud measurements leave the window
+    assert not is_talking(media) and changed(media)
+    send(loud, 10)
+    assert is_talking(media)
+    media.send_open = False  # muted: what it says reaches nobody
+    send(loud, 1)
+    assert not is_talking(media)
+
+
+def test_a_phone_that_stops_sending_stops_talking_at_the_next_housekeeping() -> None:
+    media, phone = call(), Phone()
+    loud = bytes(ULAW.from_samples([8000 if i % 2 else -8000 for i in range(160)]))
+    for _ in range(10):
+        packet = build_rtp(0, phone.sequence, phone.timestamp, phone.ssrc, loud)
+        phone.sequence += 1
+        phone.timestamp += 160
+        media.from_phone(packet, PHONE, phone.now)
+    assert is_talking(media)
+    media.housekeeping(phone.now + 0.1, 1.7e9)
+    assert is_talking(media)  # a pause between words
+    media.housekeeping(phone.now + 1.0, 1.7e9)
+    assert not is_talking(media) and changed(media)

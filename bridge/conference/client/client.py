@@ -307,6 +307,24 @@ class SpacesClient:
         )
         return _read(read_media_state_result, body)
 
+    async def report_talking(
+        self,
+        space_id: str,
+        meeting_id: str,
+        attendee_type: str,
+        attendee_id: str,
+        *,
+        talking: bool,
+    ) -> None:
+        """Say that an attendee the bridge hears (a phone) started or stopped talking, for the
+        consoles' speaking indicators."""
+        await self._call(
+            "POST",
+            _ATTENDEE + "/talking",
+            self._attendee_path(space_id, meeting_id, attendee_type, attendee_id) + "/talking",
+            json_body={"talking": talking},
+        )
+
     async def mute_all(
         self,
         space_id: str,

@@ -196,6 +196,15 @@ def _media_state(c: Conference, caller: Caller, params: Params, body: fields.Bod
     )
 
 
+def _talking(c: Conference, caller: Caller, params: Params, body: fields.Body) -> Outcome:
+    talking = fields.opt_bool(body, "talking")
+    if talking is None:
+        raise BadRequest("talking is required", "missing_field")
+    return c.report_talking(
+        caller, *_ids(params), params["type"], params["attendee"], talking=talking
+    )
+
+
 def _mute_all(c: Conference, caller: Caller, params: Params, body: fields.Body) -> Outcome:
     return c.mute_all(
         caller,
@@ -281,6 +290,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", ATTENDEES + "/meetingpermissions/deny", _deny),
     Route("DELETE", ONE, _leave, reads_body=False),
     Route("POST", ONE + "/mediastate", _media_state),
+    Route("POST", ONE + "/talking", _talking),
 )
 
 

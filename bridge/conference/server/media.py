@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from ..wire import PHONE, Category, MediaEndpoint, MediaOffer
+from ..wire import PHONE, SERVER_SENDER, Category, MediaEndpoint, MediaOffer
 from .model import Attendee, Event, Outcome
 from .state import Conference
 
@@ -108,8 +108,25 @@ class MediaSync:
 
     async def publish(self, events: Sequence[Event]) -> None:
         async with self._lock:
-            extra = await self._apply(events)
-        await self._publisher.publish([*events, *extra])
+            # A reported talking (a phone's level, from the bridge) is the mixer's word for
+            # that attendee: shown by the same rule as Janus's own talking events.
+            kept: list[Event] = []
+            for event in events:
+                if event.category is Category.ATTENDEE_TALKING and event.sender != SERVER_SENDER:
+                    target = event.content.get("attendeeId")
+                    if isinstance(target, str):
+                        kept += self._reported(event.topic, target, event.content.get("talking"))
+                else:
+                    kept.append(event)
+            extra = await self._apply(kept)
+        await self._publisher.publish([*kept, *extra])
+
+    def _reported(self, space_id: str, attendee_id: str, talking: object) -> list[Event]:
+        if talking is True:
+            self._heard.add(attendee_id)
+        else:
+            self._heard.discard(attendee_id)
+        return self._talk(space_id, attendee_id)
 
     def offer_browser(self, attendee_id: str, offer: dict[str, Any]) -> None:
         """The JSEP offer of a browser attendee whose join is about to be published: the

@@ -321,6 +321,26 @@ class Conference:
             tuple(events), {"attendeeId": a.id, "mediaState": a.media_state(), "held": a.held}
         )
 
+    def report_talking(
+        self,
+        caller: Caller,
+        space_id: str,
+        meeting_id: str,
+        attendee_type: str,
+        attendee_id: str,
+        *,
+        talking: bool,
+    ) -> Outcome:
+        """``POST …/talking``: the attendee's owner (the bridge, which hears a phone's level) says
+        it started or stopped talking. Shown to consoles only, never a state: the media plane
+        publishes it only while the attendee is audible."""
+        space = self._space(space_id)
+        meeting = self._active(space, meeting_id)
+        a = rules.target(meeting, attendee_id, attendee_type)
+        rules.self_or_admin(caller, a, "report the talking of")
+        content = {"attendeeId": a.id, "talking": talking and a.audio and not a.held}
+        return Outcome((Event(Category.ATTENDEE_TALKING, space.id, content, a.id),), content)
+
     def report_tracks(
         self,
         caller: Caller,

@@ -702,3 +702,17 @@ def test_after_mute_all_only_excluded_and_initiator_may_be_unmuted(
         else:
             assert not a.audio and a.hand is not Hand.ACCEPTED, a
     check_invariants(w)
+
+
+def test_only_the_owner_reports_talking_and_a_muted_attendee_never_talks() -> None:
+    w = World()
+    phone = w.join(BRIDGE, "Desk")
+    out = w.conf.report_talking(BRIDGE, "s", w.meeting, "phone", phone, talking=True)
+    (event,) = out.events
+    assert event.category is Category.ATTENDEE_TALKING and event.sender == phone
+    assert event.content == {"attendeeId": phone, "talking": True}
+    with pytest.raises(Forbidden):
+        w.conf.report_talking(BRIDGE2, "s", w.meeting, "phone", phone, talking=True)
+    w.conf.set_media(MOD, "s", w.meeting, "phone", phone, audio=False)
+    out = w.conf.report_talking(BRIDGE, "s", w.meeting, "phone", phone, talking=True)
+    assert out.events[0].content["talking"] is False
