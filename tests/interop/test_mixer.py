@@ -33,7 +33,7 @@ import pytest
 from bridge.media.analysis import dominant_frequency, mean_power, to_db, tone_power
 from bridge.media.g711 import ULAW
 from tests.interop.baresip import Baresip, establish, running_baresip
-from tests.interop.harness import LOOPBACK, Daemon, running_daemon
+from tests.interop.harness import LOOPBACK, MODERATOR, Daemon, running_daemon
 from tests.interop.meeting import Moderator
 from tests.interop.rtpphone import Message, Packet, RtpSocket, SipPhone, Talker, calling
 from tests.interop.test_ops import get, sample
@@ -657,3 +657,63 @@ def test_without_the_media_server_calls_work_but_carry_no_meeting_audio(
         daemon.wait_log(r"\bmeeting has no audio\b")
         assert not daemon.log_has(r"\bjanus started\b")
         assert len(Moderator(daemon).details()["attendees"]) == 2
+
+
+def test_the_consoles_see_a_phone_talk_and_stop(tmp_path: pathlib.Path) -> None:
+    """The relay hears the phone's level and the server shows it (app.event.attendee.talking):
+    while it speaks, not while muted (though it keeps sending), and not once it falls quiet."""
+    import asyncio
+    import threading
+
+    import socketio  # type: ignore[import-untyped]  # (python-socketio ships no types)
+
+    seen: list[tuple[float, str, bool]] = []
+    stop = threading.Event()
+    subscribed = threading.Event()
+
+    async def console(url: str) -> None:
+        client = socketio.AsyncClient()
+
+        async def on_event(data: dict[str, Any]) -> None:
+            if data.get("category") == "app.event.attendee.talking":
+                content = data["content"]
+                seen.append((time.monotonic(), content["attendeeId"], content["talking"]))
+
+        client.on("MEDIA_SESSION_RESPONSE", on_event, namespace="/chat")
+        await client.connect(url, namespaces=["/chat"], auth={"token": MODERATOR})
+        topic = {"channel": {"type": "topic", "_id": "demo"}}
+        await client.call("SUBSCRIBE_CHANNEL", topic, namespace="/chat", timeout=5)
+        subscribed.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        await client.disconnect()
+
+    def said(attendee: str, talking: bool, since: float, timeout: float = 3.0) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [at for at, who, t in seen if who == attendee and t is talking and at >= since]
+            if found:
+                return found[0]
+            time.sleep(0.02)
+        raise AssertionError(f"no talking={talking} for {attendee} since {since}: {seen}")
+
+    with running_daemon(tmp_path) as daemon:
+        listener = threading.Thread(target=asyncio.run, args=(console(daemon.api_url()),))
+        listener.start()
+        try:
+            assert subscribed.wait(10), "the console did not subscribe"
+            with members(daemon, ("Phone A", A)) as (a,):
+                began = time.monotonic()
+                said(a.attendee, True, began)
+                moderator = Moderator(daemon)
+                moderator.mute(a.attendee)  # it keeps sending: the meeting hears nothing
+                muted = said(a.attendee, False, began)
+                time.sleep(1.0)
+                assert not [t for at, who, t in seen if who == a.attendee and at > muted and t]
+                moderator.mute(a.attendee, audio=True)
+                resumed = said(a.attendee, True, muted)
+                a.talker.paused = True  # silence: no more packets at all
+                said(a.attendee, False, resumed, timeout=3.0)
+        finally:
+            stop.set()
+            listener.join(5)
