@@ -122,6 +122,8 @@ class MediaSync:
         await self._publisher.publish([*kept, *extra])
 
     def _reported(self, space_id: str, attendee_id: str, talking: object) -> list[Event]:
+        """The word of the mixer (browsers) or of the bridge (phones) on who talks: the event for
+        what is shown, if that changed."""
         if talking is True:
             self._heard.add(attendee_id)
         else:
@@ -149,11 +151,7 @@ class MediaSync:
             space_id = self._space_of(meeting_id)
             if space_id is None or self._members.get(attendee_id) is None:
                 return
-            if talking:
-                self._heard.add(attendee_id)
-            else:
-                self._heard.discard(attendee_id)
-            events = self._talk(space_id, attendee_id)
+            events = self._reported(space_id, attendee_id, talking)
         await self._publisher.publish(events)
 
     def complete(self, outcome: Outcome) -> None:
