@@ -5,12 +5,11 @@
 
 from __future__ import annotations
 
-import ast
 import pathlib
 
 import bridge.media
+from tests.sans_io import io_imports
 
-FORBIDDEN = {"asyncio", "socket", "time", "random", "select", "selectors", "threading", "ssl"}
 ADAPTERS = {"anchor.py", "relay.py"}
 
 
@@ -20,14 +19,4 @@ def test_media_core_imports_no_io_modules() -> None:
     assert {"rtp.py", "telephone_event.py", "g711.py", "packetizer.py", "rtcp.py", "stats.py"} <= {
         p.name for p in files
     }
-    offenders = []
-    for path in files:
-        tree = ast.parse(path.read_text(), filename=str(path))
-        for node in ast.walk(tree):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in FORBIDDEN]
-    assert offenders == []
+    assert io_imports(files) == []

@@ -7,8 +7,8 @@ import ast
 import pathlib
 
 import bridge.sip
+from tests.sans_io import io_imports
 
-FORBIDDEN = {"asyncio", "socket", "time", "random", "select", "selectors", "threading", "ssl"}
 PRODUCT = ("spacesversion", "spaces-bridge", "vnd.spaces", "urn:spaces")
 """What only the product knows (its version header, INFO package, name, attendee URNs): the
 application hands the core what it needs of them (EndpointConfig, headers, bodies)."""
@@ -34,20 +34,9 @@ def bridge_imports(path: pathlib.Path) -> list[tuple[str, list[str]]]:
 
 
 def test_sip_core_imports_no_io_modules() -> None:
-    package = pathlib.Path(bridge.sip.__file__).parent
-    offenders = []
-    files = sorted(package.glob("*.py"))
+    files = sorted(PACKAGE.glob("*.py"))
     assert len(files) >= 8
-    for path in files:
-        tree = ast.parse(path.read_text(), filename=str(path))
-        for node in ast.walk(tree):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in FORBIDDEN]
-    assert offenders == []
+    assert io_imports(files) == []
 
 
 def test_sip_core_imports_nothing_of_the_bridge_outside_it() -> None:
