@@ -93,7 +93,12 @@ def probe(
         sock.settimeout(timeout)
         try:
             while True:
-                data = sock.recv(65535)
+                # Only the daemon's final answer counts: a stray datagram (a late RTP packet
+                # aimed at this ephemeral port's previous owner) would make a daemon that is not
+                # listening yet look ready.
+                data, source = sock.recvfrom(65535)
+                if source[1] != port or not data.startswith(b"SIP/2.0 "):
+                    continue
                 if not data.startswith(b"SIP/2.0 100 "):
                     return data
         except TimeoutError:
@@ -180,8 +185,11 @@ class Daemon:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"daemon exited {self.process.returncode}:\n{self.log()}")
-            if options_ping(self.host, self.port, 0.2) is not None:
+            # UDP answers while the other listeners are still opening: ready means the daemon
+            # said so (it logs "spaces-bridge ready" once every listener is up) and answers.
+            if self.log_has(r"spaces-bridge ready") and options_ping(self.host, self.port, 0.2):
                 return self
+            time.sleep(0.02)
         raise AssertionError(f"daemon did not answer OPTIONS within {timeout}s:\n{self.log()}")
 
     def log(self) -> str:
