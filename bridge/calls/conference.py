@@ -207,7 +207,13 @@ class ConferenceCalls:
         now = self._clock()
         if method == "OPTIONS":
             headers = (("Allow", ALLOW), ("Accept", "application/sdp"), ("Supported", ""))
-            self._endpoint.respond(rid, 200, now=now, headers=headers)
+            if self.draining:
+                # A proxy's probe (Kamailio's dispatcher) takes a node answering 503 out of its
+                # set, so new calls go to the other nodes while this one drains (docs/scale-out.md).
+                headers += RETRY_AFTER
+                self._endpoint.respond(rid, 503, "Shutting Down", now=now, headers=headers)
+            else:
+                self._endpoint.respond(rid, 200, now=now, headers=headers)
         elif method == "INVITE" and dialog is None:
             caller = self._access.caller(request, now)
             if isinstance(caller, Refusal):

@@ -79,7 +79,7 @@ def test_cancel_before_answer(daemon: Daemon, tmp_path: pathlib.Path, transport:
 def test_shutdown_refuses_new_calls_then_byes_established_ones(
     tmp_path: pathlib.Path, transport: str
 ) -> None:
-    """SIGTERM: new INVITEs get 503 during the grace period, then the established call gets BYE,
+    """SIGTERM: new INVITEs and OPTIONS get 503 during the grace period, then the established call gets BYE,
     which the phone answers, and the daemon exits 0 (checked by running_daemon)."""
     with running_daemon(tmp_path, grace=2.0) as daemon:
         results: list[subprocess.CompletedProcess[str]] = []
@@ -97,6 +97,10 @@ def test_shutdown_refuses_new_calls_then_byes_established_ones(
         time.sleep(0.3)
         answer = invite_once(daemon)
         assert answer is not None and answer.startswith(b"SIP/2.0 503"), answer
+        # A proxy's OPTIONS probe learns it too, and takes the node out of its set.
+        ping = options_ping(daemon.host, daemon.port)
+        assert ping is not None and ping.startswith(b"SIP/2.0 503 Shutting Down\r\n"), ping
+        assert b"\r\nRetry-After: 30\r\n" in ping, ping
         phone.join(60)
         (result,) = results
         assert result.returncode == 0, explain(result, daemon, tmp_path)
