@@ -35,6 +35,11 @@ prompts=(
     "hand_lowered|Your hand was lowered."
     "lobby_waiting|Waiting for a moderator to let you in."
     "meeting_ended|The meeting has ended."
+    "menu_meeting_id|Please enter the meeting I D, then press pound."
+    "menu_not_found|That meeting I D was not found."
+    "menu_host_pin|If you are the host, enter your pin, then press pound. Otherwise, press pound."
+    "menu_wrong_pin|That pin is not correct."
+    "menu_goodbye|Goodbye."
 )
 
 # Appends the codec's silence byte (an octal escape, as tr reads it) until the file is whole frames.

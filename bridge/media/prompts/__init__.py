@@ -38,6 +38,12 @@ class Prompt(enum.StrEnum):
     HAND_LOWERED = "hand_lowered"
     LOBBY_WAITING = "lobby_waiting"
     MEETING_ENDED = "meeting_ended"
+    # The voice menu of a dial-in number (docs/calls.md, "One number for every meeting").
+    MENU_MEETING_ID = "menu_meeting_id"
+    MENU_NOT_FOUND = "menu_not_found"
+    MENU_HOST_PIN = "menu_host_pin"
+    MENU_WRONG_PIN = "menu_wrong_pin"
+    MENU_GOODBYE = "menu_goodbye"
 
 
 class PromptError(Exception):
