@@ -18,6 +18,8 @@
     guest_policy = "ASK_MODERATOR"  # ALWAYS_ACCEPT | ALWAYS_DENY | ASK_MODERATOR
     prevent_unmuting = false
     mute_on_entry = false
+    dial_in_id = "1000"         # the meeting ID callers key in the voice menu (digits)
+    host_pin_file = "/etc/spaces/demo.pin"     # or host_pin_env = "VAR": a moderator's PIN (digits)
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ _NAME = re.compile(r"[A-Za-z0-9._~-]{1,64}")
 
 MIN_TOKEN_LENGTH = 16
 """Shorter bearer tokens are guessable; refuse them at start rather than in production."""
+
+_DIGITS = re.compile(r"[0-9]{1,16}")
+"""Dial-in IDs: what a phone's keypad can send, and no longer than the menu collects."""
+_PIN = re.compile(r"[0-9]{4,16}")
+"""Host PINs: keyed digits; fewer than four are guessed within the menu's bounds."""
 
 MAX_CAPACITY = 1_000_000
 """``meeting_capacity`` bound: far beyond any meeting, small enough to catch a typo."""
@@ -70,6 +77,17 @@ def read_server(data: Mapping[str, Any], source: str) -> ServerConfig:
     for space_id in ids:
         if ids.count(space_id) > 1:
             raise ConfigError(source, "server.spaces", f"space id {space_id!r} is used twice")
+    seen: set[str] = set()
+    for i, space in enumerate(spaces):
+        if space.dial_in_id is None:
+            continue
+        if space.dial_in_id in seen:  # the second use is the mistake: name its key
+            raise ConfigError(
+                source,
+                f"server.spaces[{i}].dial_in_id",
+                f"dial-in ID {space.dial_in_id} is used twice",
+            )
+        seen.add(space.dial_in_id)
     capacity = _get(data, "meeting_capacity", int, source, "server.", _DEFAULT.meeting_capacity)
     if not 1 <= capacity <= MAX_CAPACITY:
         raise ConfigError(
@@ -115,7 +133,17 @@ def _space(item: object, source: str, key: str) -> SpaceConfig:
         raise ConfigError(source, key, "expected a table with at least an id")
     _known(
         item,
-        ("id", "name", "auto_start", "guest_policy", "prevent_unmuting", "mute_on_entry"),
+        (
+            "id",
+            "name",
+            "auto_start",
+            "guest_policy",
+            "prevent_unmuting",
+            "mute_on_entry",
+            "dial_in_id",
+            "host_pin_file",
+            "host_pin_env",
+        ),
         source,
         key + ".",
     )
@@ -139,4 +167,17 @@ def _space(item: object, source: str, key: str) -> SpaceConfig:
         auto_start=_get(item, "auto_start", bool, source, prefix, _SPACE.auto_start),
     )
     name = _get(item, "name", str, source, prefix, space_id)
-    return SpaceConfig(space_id, name, settings)
+    dial_in = item.get("dial_in_id")
+    if isinstance(dial_in, int) and not isinstance(dial_in, bool) and dial_in >= 0:
+        dial_in = str(dial_in)  # TOML's 1000 and "1000" are the same ID to a caller
+    if dial_in is not None and (not isinstance(dial_in, str) or not _DIGITS.fullmatch(dial_in)):
+        raise ConfigError(source, prefix + "dial_in_id", "expected 1-16 digits")
+    # A PIN is a secret: from a file or the environment only, so that the TOML can be shared.
+    pin = _secret(item, "host_pin", source, prefix)
+    if pin is not None and not _PIN.fullmatch(pin):
+        kind = "host_pin_file" if "host_pin_file" in item else "host_pin_env"
+        # The message never repeats the secret: configuration errors end up in logs.
+        raise ConfigError(source, prefix + kind, "expected a PIN of 4-16 digits")
+    if pin is not None and dial_in is None:
+        raise ConfigError(source, prefix + "dial_in_id", "a host PIN needs a dial-in ID")
+    return SpaceConfig(space_id, name, settings, dial_in_id=dial_in, host_pin=pin)

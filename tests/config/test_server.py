@@ -58,6 +58,18 @@ def test_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"spaces": [{"id": "a", "guest_policy": "MAYBE"}]}, "server.spaces[0].guest_policy"),
         ({"spaces": [{"id": "a", "mute_on_entry": 1}]}, "server.spaces[0].mute_on_entry"),
         ({"spaces": [{"id": "a"}, {"id": "a"}]}, "server.spaces"),
+        ({"spaces": [{"id": "a", "dial_in_id": "12ab"}]}, "server.spaces[0].dial_in_id"),
+        ({"spaces": [{"id": "a", "dial_in_id": -1}]}, "server.spaces[0].dial_in_id"),
+        ({"spaces": [{"id": "a", "dial_in_id": "1" * 17}]}, "server.spaces[0].dial_in_id"),
+        (
+            {"spaces": [{"id": "a", "dial_in_id": 7}, {"id": "b", "dial_in_id": "7"}]},
+            "server.spaces[1].dial_in_id",
+        ),
+        ({"spaces": [{"id": "a", "host_pin": "1234"}]}, "server.spaces[0].host_pin"),
+        (
+            {"spaces": [{"id": "a", "host_pin_env": "NO_SUCH_VAR_X"}]},
+            "server.spaces[0].host_pin_env",
+        ),
         ({"meeting_capacity": 0}, "server.meeting_capacity"),
         ({"meeting_capacity": "many"}, "server.meeting_capacity"),
     ],
@@ -67,6 +79,28 @@ def test_errors_name_file_and_key(data: dict[str, Any], key: str) -> None:
         read_server(data, "f.toml")
     assert (info.value.source, info.value.key) == ("f.toml", key)
     assert "a-long-enough-token" not in str(info.value)
+
+
+def test_dial_in_id_and_host_pin(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    pin_file = tmp_path / "pin"
+    pin_file.write_text("424242\n")
+    monkeypatch.setenv("BOARD_PIN", "12")
+    spaces = [
+        {"id": "a", "dial_in_id": 1000},
+        {"id": "b", "dial_in_id": "0042", "host_pin_file": str(pin_file)},
+    ]
+    config = read_server({"spaces": spaces}, "f.toml")
+    assert [s.dial_in_id for s in config.spaces] == ["1000", "0042"]
+    assert config.spaces[1].host_pin == "424242" and config.spaces[0].host_pin is None
+    assert "424242" not in repr(config)
+    short = [{"id": "c", "dial_in_id": "1", "host_pin_env": "BOARD_PIN"}]
+    with pytest.raises(ConfigError) as caught:
+        read_server({"spaces": short}, "f.toml")
+    assert "server.spaces[0].host_pin_env" in str(caught.value)
+    assert "4-16 digits" in str(caught.value) and "12" not in str(caught.value).split(":")[-1]
+    without_id = [{"id": "d", "host_pin_file": str(pin_file)}]
+    with pytest.raises(ConfigError, match=r"server.spaces\[0\].dial_in_id"):
+        read_server({"spaces": without_id}, "f.toml")
 
 
 def test_meeting_capacity_is_read() -> None:

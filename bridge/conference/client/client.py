@@ -29,12 +29,14 @@ from .errors import (
     ConnectError,
     InvalidResponse,
     MeetingEndedError,
+    NotFound,
     RequestTimeout,
     SpacesError,
     TransportError,
     api_error,
 )
 from .models import (
+    DialInResult,
     GuestPolicy,
     JoinResult,
     MediaStateResult,
@@ -44,8 +46,10 @@ from .models import (
     Role,
     RosterEntry,
     Settings,
+    flag,
     items,
     obj,
+    read_dial_in,
     read_join_result,
     read_media_state_result,
     read_meeting,
@@ -227,6 +231,30 @@ class SpacesClient:
             idempotent=True,  # it sets values, so applying it twice gives the same settings
         )
         return _read(read_settings, body)
+
+    # --- dial-in -----------------------------------------------------------------------------------
+
+    async def dial_in_available(self) -> bool:
+        """Whether the server resolves dial-in IDs: False when it has none, or has no such route
+        (a server without dial-in answers 404)."""
+        try:
+            body = await self._call("GET", "/api/dialin", "/api/dialin", idempotent=True)
+        except NotFound:
+            return False
+        return _read(lambda value: flag(obj(value, "dial-in status"), "available"), body)
+
+    async def dial_in(self, dial_in_id: str, pin: str | None = None) -> DialInResult:
+        """The space ``dial_in_id`` names, and whether ``pin`` is its host PIN; ``NotFound`` with
+        code ``dialin_not_found`` for an unknown ID. In the body, never the path: the digits stay
+        out of logs and metric labels."""
+        payload: dict[str, Any] = {"dialInId": dial_in_id}
+        if pin is not None:
+            payload["pin"] = pin
+        # A lookup changes nothing on the server: retrying it is safe.
+        body = await self._call(
+            "POST", "/api/dialin", "/api/dialin", json_body=payload, idempotent=True
+        )
+        return _read(read_dial_in, body)
 
     # --- attendees ---------------------------------------------------------------------------------
 

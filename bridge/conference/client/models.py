@@ -18,6 +18,7 @@ from ..wire import CODECS, GuestPolicy, Hand, MediaEndpoint, Role
 
 __all__ = [
     "Attendee",
+    "DialInResult",
     "GuestPolicy",
     "Hand",
     "JoinResult",
@@ -136,6 +137,22 @@ class MediaStateResult:
 
 
 # --- readers ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DialInResult:
+    """The space a dial-in ID names (``POST /api/dialin``)."""
+
+    space_id: str
+    host_pin: bool
+    """The space has a host PIN: the menu asks for it."""
+    host: bool
+    """The PIN given was the space's host PIN."""
+
+
+def read_dial_in(value: object) -> DialInResult:
+    data = obj(value, "dial-in answer")
+    return DialInResult(text(data, "spaceId"), flag(data, "hostPin"), flag(data, "host"))
 
 
 def obj(value: object, what: str) -> Mapping[str, Any]:

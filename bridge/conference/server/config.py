@@ -34,6 +34,12 @@ class SpaceConfig:
     """A human name for consoles."""
     settings: Settings = field(default_factory=Settings)
     """Initial settings; moderators may change all but ``auto_start`` at run time."""
+    dial_in_id: str | None = None
+    """The numeric meeting ID callers key in a dial-in number's voice menu (docs/calls.md);
+    None: the space is reached only by its SIP URI."""
+    host_pin: str | None = field(default=None, repr=False)
+    """Digits that make a menu caller a moderator (a secret: kept out of ``repr``, compared in
+    constant time by :mod:`bridge.conference.server.dialin`); None: no PIN is asked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +75,10 @@ class ServerConfig:
         return found
 
 
+DEMO_DIAL_IN = "1000"
+"""The demo space's meeting ID in the development default, printed at start."""
+
+
 def embedded_default(token: str, bridge_token: str | None = None) -> ServerConfig:
     """The no-settings server: space ``demo`` (auto-start, guests always accepted), a moderator token
     ``token`` for the development console, and a bridge token (random unless given)."""
@@ -83,6 +93,7 @@ def embedded_default(token: str, bridge_token: str | None = None) -> ServerConfi
                 "demo",
                 "Demo space",
                 Settings(auto_start=True, guest_policy=GuestPolicy.ALWAYS_ACCEPT),
+                dial_in_id=DEMO_DIAL_IN,
             ),
         ),
         show_tokens=True,

@@ -18,6 +18,9 @@ MAX_TEXT = 256
 MAX_TYPE = 32
 """``attendeeType`` is a short token (``phone``, ``web``)."""
 
+MAX_DIGITS = 16
+"""Dial-in IDs and host PINs: keyed digits, as many as a voice menu collects."""
+
 MAX_LIST = 500
 """Longest id list (exclusion lists): the most attendees a meeting holds."""
 

@@ -135,6 +135,21 @@ def _spaces(conference: Conference, caller: Caller, params: Params, body: fields
     return conference.spaces()
 
 
+def _dial_in_status(c: Conference, caller: Caller, params: Params, body: fields.Body) -> Outcome:
+    return Outcome(body=c.dial_in.status(caller))
+
+
+def _dial_in(c: Conference, caller: Caller, params: Params, body: fields.Body) -> Outcome:
+    # In the body, not the path: IDs and PINs stay out of access logs and metric labels.
+    return Outcome(
+        body=c.dial_in.resolve(
+            caller,
+            fields.req_str(body, "dialInId", fields.MAX_DIGITS),
+            fields.opt_str(body, "pin", fields.MAX_DIGITS),
+        )
+    )
+
+
 def _active_meeting(c: Conference, caller: Caller, params: Params, body: fields.Body) -> Outcome:
     return c.active_meeting(caller, params["space"])
 
@@ -274,6 +289,8 @@ def _deny(c: Conference, caller: Caller, params: Params, body: fields.Body) -> O
 #: Every route of the contract; fixed paths come before the ``{type}/{attendee}`` ones.
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/spaces", _spaces, reads_body=False),
+    Route("GET", "/api/dialin", _dial_in_status, reads_body=False),
+    Route("POST", "/api/dialin", _dial_in),
     Route("GET", API + "/activemeeting", _active_meeting, reads_body=False),
     Route("POST", API + "/meetings", _start_meeting, 201, reads_body=False),
     Route("PATCH", API + "/settings", _settings),

@@ -35,6 +35,7 @@ from ..wire import (
 )
 from . import rules
 from .config import SpaceConfig
+from .dialin import DialIn
 from .errors import (
     BadRequest,
     Conflict,
@@ -73,7 +74,10 @@ class Conference:
         now: Callable[[], float],
         capacity: int = DEFAULT_CAPACITY,
     ) -> None:
+        spaces = tuple(spaces)
         self._spaces = {s.id: Space(s.id, s.name, s.settings) for s in spaces}
+        self.dial_in = DialIn(spaces)
+        """Spaces by dial-in ID (the voice menu's routes); fixed, like the spaces."""
         self._ids = ids
         self._now = now
         self._capacity = capacity
