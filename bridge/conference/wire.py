@@ -17,6 +17,11 @@ SUBSCRIBE: Final = "SUBSCRIBE_CHANNEL"
 """Client to server: follow a space's events (``{channel: {type: "topic", _id: spaceId}}``)."""
 SEND: Final = "SEND_MEDIA_SESSION_EVENTS"
 """Client to server: report an attendee's media state (a ``tracksstatus`` event)."""
+SESSION_HEADER: Final = "Spaces-Session"
+"""HTTP header naming the client process's session: its joins leave when the session has had no
+socket for the server's timeout (docs/conference-api.md, Sessions)."""
+SESSION_AUTH: Final = "session"
+"""The same session id in the Socket.IO ``auth`` payload, beside ``token``."""
 
 PHONE: Final = "phone"
 """``attendeeType`` of the attendees the bridge joins for SIP phones."""

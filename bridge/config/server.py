@@ -5,6 +5,7 @@
     [server]
     host = "127.0.0.1"
     port = 8080
+    session_timeout_seconds = 30   # a client process's attendees leave this long after its last socket
 
     [[server.tokens]]
     name = "console"
@@ -36,6 +37,7 @@ from .values import get as _get
 from .values import host as _host
 from .values import known as _known
 from .values import port as _port
+from .values import seconds as _seconds
 from .values import secret as _secret
 
 _NAME = re.compile(r"[A-Za-z0-9._~-]{1,64}")
@@ -52,13 +54,21 @@ _PIN = re.compile(r"[0-9]{4,16}")
 MAX_CAPACITY = 1_000_000
 """``meeting_capacity`` bound: far beyond any meeting, small enough to catch a typo."""
 
+MAX_SESSION_TIMEOUT = 86400.0
+"""``session_timeout_seconds`` bound: a day, far beyond any client's reconnection."""
+
 _DEFAULT = ServerConfig()
 _SPACE = Settings()
 
 
 def read_server(data: Mapping[str, Any], source: str) -> ServerConfig:
     """Validate the contents of a ``[server]`` table; errors name ``source`` and the key."""
-    _known(data, ("host", "port", "tokens", "spaces", "meeting_capacity"), source, "server.")
+    _known(
+        data,
+        ("host", "port", "tokens", "spaces", "meeting_capacity", "session_timeout_seconds"),
+        source,
+        "server.",
+    )
     host = _host(_get(data, "host", str, source, "server.", _DEFAULT.host), source, "server.host")
     port = _port(_get(data, "port", int, source, "server.", _DEFAULT.port), source, "server.port")
     tokens = tuple(
@@ -96,8 +106,27 @@ def read_server(data: Mapping[str, Any], source: str) -> ServerConfig:
             f"expected 1-{MAX_CAPACITY} attendees, got {capacity}",
         )
     return ServerConfig(
-        host=host, port=port, tokens=tokens, spaces=spaces, meeting_capacity=capacity, source=source
+        host=host,
+        port=port,
+        tokens=tokens,
+        spaces=spaces,
+        meeting_capacity=capacity,
+        session_timeout_seconds=_session_timeout(data, source),
+        source=source,
     )
+
+
+def _session_timeout(data: Mapping[str, Any], source: str) -> float:
+    key = "session_timeout_seconds"
+    value = _seconds(data, key, source, _DEFAULT.session_timeout_seconds, "server.")
+    # Zero would drop a node's calls on any blip; a day is far beyond any reconnection.
+    if not 0 < value <= MAX_SESSION_TIMEOUT:
+        raise ConfigError(
+            source,
+            f"server.{key}",
+            f"expected more than 0 and at most {MAX_SESSION_TIMEOUT:g} seconds, got {value:g}",
+        )
+    return value
 
 
 def _token(item: object, source: str, key: str) -> TokenConfig:

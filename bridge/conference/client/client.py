@@ -24,7 +24,7 @@ from urllib.parse import quote
 import aiohttp
 import structlog
 
-from ..wire import MediaOffer, Permission
+from ..wire import SESSION_HEADER, MediaOffer, Permission
 from .errors import (
     ConnectError,
     InvalidResponse,
@@ -57,6 +57,7 @@ from .models import (
     read_roster,
     read_settings,
 )
+from .session import process_session
 
 __all__ = ["API_VERSION", "RequestObserver", "SpacesClient"]
 
@@ -112,11 +113,13 @@ class SpacesClient:
         backoff_max: float = 2.0,
         on_request: RequestObserver | None = None,
         local: LocalServer | None = None,
+        session: str | None = None,
     ) -> None:
         """``timeout`` bounds each attempt (seconds); ``retries`` is how many more attempts an
         idempotent call gets; the n-th retry waits ``random() * min(backoff_max, backoff * 2**n)``
         ("full jitter", so that bridges restarted together do not retry in step). ``local``: a
-        server in this process, called directly instead of over HTTP."""
+        server in this process, called directly instead of over HTTP. ``session``: sent as
+        ``Spaces-Session`` (default: this process's id, shared with its subscription)."""
         if retries < 0:
             raise ValueError("retries must be >= 0")
         self._base = base_url.rstrip("/")
@@ -124,6 +127,7 @@ class SpacesClient:
             "Authorization": f"Bearer {token}",
             "accept-version": API_VERSION,
             "Accept": "application/json",
+            SESSION_HEADER: session or process_session(),
         }
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._retries = retries

@@ -27,12 +27,13 @@ import aiohttp
 import socketio  # type: ignore[import-untyped]
 import structlog
 
-from ..wire import NAMESPACE, Category
+from ..wire import NAMESPACE, SESSION_AUTH, Category
 from ..wire import RESPONSE as _RESPONSE
 from ..wire import SEND as _SEND
 from ..wire import SUBSCRIBE as _SUBSCRIBE
 from .errors import ApiError, ConnectError, api_error
 from .events import Connected, Disconnected, Resynced, SpacesEvent, parse_event
+from .session import process_session
 
 __all__ = ["NAMESPACE", "SpacesSubscription"]
 
@@ -85,12 +86,15 @@ class SpacesSubscription:
         close_timeout: float = 1.0,
         random: Callable[[], float] = _random.random,
         socketio_path: str = "socket.io",
+        session: str | None = None,
     ) -> None:
         """After the n-th failed attempt in a row the next one waits between half and all of
         ``min(reconnect_delay_max, reconnect_delay * 2**n)`` (jitter, so that bridges restarted
         together do not reconnect in step). ``connect_timeout`` bounds one connect-and-subscribe,
         ``ack_timeout`` each acknowledged emit, ``close_timeout`` the wait for the server's answer
-        to a WebSocket close (a server shutting down may never answer, and it waits for us)."""
+        to a WebSocket close (a server shutting down may never answer, and it waits for us).
+        ``session``: sent in ``auth`` on every connection, reconnections included, so that the
+        server keeps this process's attendees (default: this process's id, as the HTTP client's)."""
         self._url = base_url.rstrip("/")
         self._token = token
         self._on_event = on_event
@@ -101,6 +105,7 @@ class SpacesSubscription:
         self._close_timeout = close_timeout
         self._random = random
         self._path = socketio_path
+        self._session = session or process_session()
         self._spaces: dict[str, None] = {}  # an ordered set: subscribed in the order asked
         self._sio: Any = None  # the connected socketio.AsyncClient, or None while down
         self._drop: Callable[[str], None] | None = None  # ends the current connection
@@ -243,7 +248,12 @@ class SpacesSubscription:
             reported_down = False
             self._sio = sio
             self._drop = functools.partial(_drop, dropped, reason)
-            log.info("spaces socket connected", url=self._url, spaces=list(self._spaces))
+            log.info(
+                "spaces socket connected",
+                url=self._url,
+                spaces=list(self._spaces),
+                session=self._session,
+            )
             self._emit(Connected())
             if was_connected:
                 self._emit(Resynced(tuple(self._spaces)))
@@ -263,7 +273,7 @@ class SpacesSubscription:
     async def _connect(self, sio: Any, dropped: asyncio.Event) -> None:
         await sio.connect(
             self._url,
-            auth={"token": self._token},
+            auth={"token": self._token, SESSION_AUTH: self._session},
             namespaces=[NAMESPACE],
             # WebSocket only: a long-polling GET would hold the server's shutdown and hide drops.
             transports=["websocket"],

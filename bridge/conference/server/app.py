@@ -24,6 +24,7 @@ from .mixer.config import INSTALL_HINT, JanusConfig
 from .mixer.janus import JanusUnavailable
 from .mixer.plane import MediaPlane
 from .realtime import Realtime
+from .sessions import Sessions
 from .state import Conference
 from .webrtc import BrowserAudio, refuse_audio
 
@@ -91,12 +92,18 @@ def build_app(
         refuse_audio(realtime)
         app[http.PUBLISHER] = realtime
     app[REALTIME] = realtime
+    # Leaves of expired sessions go where the routes' events go (the mixer drops the phone too).
+    sessions = Sessions(conference, app[http.PUBLISHER], config.session_timeout_seconds)
+    sessions.attach(realtime)
+    app[http.SESSIONS] = sessions
     http.add_routes(app)
     realtime.attach(app)
     add_console(app)
 
     async def close_sockets(app: web.Application) -> None:
         await app[REALTIME].close()
+        # After the sockets: their departures would start leases of a server that is stopping.
+        await app[http.SESSIONS].close()
 
     app.on_shutdown.append(close_sockets)
     return app

@@ -58,6 +58,11 @@ class ServerConfig:
     """The media platform the server starts (a Janus AudioBridge); None: no meeting audio."""
     meeting_capacity: int = DEFAULT_CAPACITY
     """Attendees (in the meeting and its lobby) one meeting may hold; more joins get 409."""
+    session_timeout_seconds: float = 30.0
+    """How long a client session may have no socket connected before the attendees it joined
+    leave (``sessions``): a dead bridge node's phones leave the roster after this. Longer than a
+    client's reconnection after a server restart or a network blip (its backoff tops out at 15 s),
+    short enough that a dead node's phones do not linger."""
     show_tokens: bool = False
     """Log moderator tokens at start: only for the development default, where nobody else knows them."""
     source: str = "<defaults>"

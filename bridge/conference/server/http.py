@@ -16,11 +16,12 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from ..wire import GuestPolicy, Role
+from ..wire import SESSION_HEADER, GuestPolicy, Role
 from . import fields
 from .config import ServerConfig
 from .errors import ApiError, BadRequest, Unauthorized
 from .model import JSON, Caller, Event, Outcome
+from .sessions import Sessions, session_id
 from .state import Conference
 
 log = structlog.get_logger("bridge.conference.server.http")
@@ -39,6 +40,7 @@ class Publisher(Protocol):
 CONFIG = web.AppKey("config", ServerConfig)
 CONFERENCE = web.AppKey("conference", Conference)
 PUBLISHER = web.AppKey("publisher", Publisher)
+SESSIONS = web.AppKey("sessions", Sessions)
 
 API = "/api/spaces/{space}"
 MEETING = API + "/meetings/{meeting}"
@@ -125,6 +127,8 @@ class Route:
     operation: Operation
     status: int = 200
     reads_body: bool = True
+    leased: bool = False
+    """The attendee it creates is held by the caller's ``Spaces-Session``, if one is sent."""
 
 
 def _ids(params: Params) -> tuple[str, str]:
@@ -298,7 +302,7 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", MEETING, _end_meeting, reads_body=False),
     Route("POST", MEETING + "/muteall", _mute_all),
     Route("GET", ATTENDEES, _roster, reads_body=False),
-    Route("POST", ATTENDEES, _join, 201),
+    Route("POST", ATTENDEES, _join, 201, leased=True),
     Route("POST", ATTENDEES + "/raisedhands", _raise_hand),
     Route("POST", ATTENDEES + "/raisedhands/accept", _accept_hand),
     Route("POST", ATTENDEES + "/raisedhands/lower", _lower_hand),
@@ -314,10 +318,16 @@ ROUTES: tuple[Route, ...] = (
 def _handler(route: Route) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         caller = caller_of(request)  # 401 before any 400
+        session = session_id(request.headers.get(SESSION_HEADER)) if route.leased else None
         body = await body_of(request) if route.reads_body else {}
         answer = route.operation(request.app[CONFERENCE], caller, request.match_info, body)
         if isinstance(answer, list):
             return web.json_response(answer)
+        sessions = request.app.get(SESSIONS)
+        if session is not None and sessions is not None and answer.body is not None:
+            # Before the events go out: a session that expires meanwhile takes this one too.
+            params = request.match_info
+            sessions.joined(caller, session, params["space"], params["meeting"], answer.body)
         return await _answer(request, answer, route.status)
 
     return handle

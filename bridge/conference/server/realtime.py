@@ -17,11 +17,12 @@ import socketio  # type: ignore[import-untyped]
 import structlog
 from aiohttp import web
 
-from ..wire import NAMESPACE, RESPONSE, SEND, SUBSCRIBE, Category
+from ..wire import NAMESPACE, RESPONSE, SEND, SESSION_AUTH, SUBSCRIBE, Category
 from . import fields
 from .config import ServerConfig
 from .errors import ApiError, BadRequest, NotFound
 from .model import JSON, Caller, Event, Outcome
+from .sessions import session_id
 from .state import Conference
 
 log = structlog.get_logger("bridge.conference.server.realtime")
@@ -59,6 +60,7 @@ class Realtime:
         self._lock = asyncio.Lock()
         self._listeners: list[Callable[[JSON], None]] = []
         self._gone: list[Callable[[str], Awaitable[None]]] = []
+        self._arrived: list[Callable[[str, Caller, str | None], None]] = []
         self._closed = False
         self.publisher: Publisher = self
         """Where a socket report's events go: ``media.MediaSync`` in front of this object when
@@ -117,6 +119,11 @@ class Realtime:
 
         self._sio.on(event, answer, namespace=NAMESPACE)
 
+    def on_connect(self, callback: Callable[[str, Caller, str | None], None]) -> None:
+        """Call ``callback(sid, caller, session)`` when an authenticated socket connects
+        (``session``: its ``auth.session``, None without one)."""
+        self._arrived.append(callback)
+
     def on_disconnect(self, callback: Callable[[str], Awaitable[None]]) -> None:
         """Call ``callback(sid)`` when a socket goes (a closed page)."""
         self._gone.append(callback)
@@ -150,8 +157,14 @@ class Realtime:
         caller = self._config.caller(token if isinstance(token, str) else None)
         if caller is None:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
+        try:
+            session = session_id(auth.get(SESSION_AUTH) if isinstance(auth, dict) else None)
+        except ApiError as exc:
+            raise socketio.exceptions.ConnectionRefusedError(exc.message) from exc
         await self._sio.save_session(sid, {"caller": caller}, namespace=NAMESPACE)
-        log.debug("socket connected", sid=sid, token_name=caller.token_name)
+        for arrived in self._arrived:
+            arrived(sid, caller, session)
+        log.debug("socket connected", sid=sid, token_name=caller.token_name, session=session)
 
     async def _disconnect(self, sid: str, *args: object) -> None:
         # python-socketio ≥ 5.12 passes a reason; older versions do not.
