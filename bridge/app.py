@@ -145,6 +145,7 @@ class Bridge:
             invite_rate=limits.invites_per_source,
             invite_burst=limits.invite_burst_per_source,
             scanners=SCANNERS if limits.drop_scanners else (),
+            trusted=limits.trusted_proxies,
         )
         self.endpoint.config = replace(
             self.endpoint.config,

@@ -206,7 +206,11 @@ class ConferenceCalls:
         method = request.method
         now = self._clock()
         if method == "OPTIONS":
-            headers = (("Allow", ALLOW), ("Accept", "application/sdp"), ("Supported", ""))
+            headers: tuple[tuple[str, str], ...] = (
+                ("Allow", ALLOW),
+                ("Accept", "application/sdp"),
+                ("Supported", ""),
+            )
             if self.draining:
                 # A proxy's probe (Kamailio's dispatcher) takes a node answering 503 out of its
                 # set, so new calls go to the other nodes while this one drains (docs/scale-out.md).

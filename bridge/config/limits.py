@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,9 @@ class LimitsConfig:
     """Callers waiting in one space's lobby before more get 480 ``Lobby Full``."""
     max_joining: int = _CALLS.max_joining
     """Calls waiting for the conference server's answer before more INVITEs get 503."""
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    """SIP proxies in front of the bridge (docs/scale-out.md): no per-source rate or connection
+    limit applies to them, since each carries many phones. Addresses or CIDR networks."""
 
 
 _DEFAULT = LimitsConfig()
@@ -45,7 +49,7 @@ _COUNTS = ("max_transactions", "max_dialogs", "lobby_per_space", "max_joining")
 
 
 def read_limits(data: Mapping[str, Any], source: str) -> LimitsConfig:
-    _known(data, (*_RATES, "drop_scanners", *_COUNTS), source, "limits.")
+    _known(data, (*_RATES, "drop_scanners", *_COUNTS, "trusted_proxies"), source, "limits.")
     numbers: dict[str, Any] = {}
     for key in _RATES:
         value = data.get(key, getattr(_DEFAULT, key))
@@ -64,4 +68,19 @@ def read_limits(data: Mapping[str, Any], source: str) -> LimitsConfig:
         if value < 1:
             raise ConfigError(source, "limits." + key, "expected a count >= 1")
         numbers[key] = value
-    return LimitsConfig(drop_scanners=scanners, **numbers)
+    proxies = _networks(data.get("trusted_proxies", []), source, "limits.trusted_proxies")
+    return LimitsConfig(drop_scanners=scanners, trusted_proxies=proxies, **numbers)
+
+
+def _networks(
+    value: object, source: str, key: str
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(source, key, 'expected a list of addresses or networks ("10.0.0.5")')
+    networks = []
+    for item in value:
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(source, key, f"{item!r} is not an IP address or network") from None
+    return tuple(networks)

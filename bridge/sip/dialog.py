@@ -7,11 +7,12 @@ in-dialog request through :meth:`Dialog.build_request`.
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from dataclasses import dataclass
 from enum import Enum
 
-from .address import Address
+from .address import Address, Transport
 from .errors import LocalProtocolError, RemoteProtocolError
 from .headers import CSeq, Headers, Via
 from .message import Request, Response
@@ -62,8 +63,9 @@ def _remote_target(message: Request | Response) -> Uri | None:
 class Dialog:
     """One dialog. ``peer`` is the flow the dialog lives on: the address its requests arrived from.
 
-    In-dialog requests go to ``peer`` (the phone's NAT binding or its TCP connection, as a registrar
-    facing NAT'd phones does) while their Request-URI and Route headers follow §12.2.1.1 exactly.
+    In-dialog requests carry the Request-URI and Route headers of §12.2.1.1 and go to
+    :attr:`next_hop`: the first route of the route set (a proxy that record-routed), else ``peer``
+    (the phone's NAT binding or its TCP connection, as a registrar facing NAT'd phones does).
     """
 
     __slots__ = (
@@ -196,6 +198,30 @@ class Dialog:
             self.remote_target = str(target)
 
     # -- requests we send ------------------------------------------------------------------------
+    @property
+    def next_hop(self) -> Address:
+        """Where our in-dialog requests go (§12.2.1.1, §8.1.2): the first route when the route
+        set has one that names an IP address, with its port and transport (RFC 3263 §4: UDP
+        unless ``transport`` or ``sips:`` says otherwise); else ``peer``.
+
+        A route naming a host name falls back to ``peer`` (this core does no DNS; the proxy that
+        record-routed is, in practice, where the dialog's requests came from). Over a stream, a
+        route naming the host the dialog's connection comes from reuses that connection: a proxy
+        connects to us from an ephemeral port, not from the port its Record-Route names."""
+        if not self.route_set or not isinstance(uri := self.route_set[0].uri, SipUri):
+            return self.peer
+        host = uri.host.strip("[]")
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return self.peer
+        transport = _route_transport(uri)
+        if transport is None:
+            return self.peer
+        if transport.reliable and transport is self.peer.transport and host == self.peer.host:
+            return self.peer
+        return Address(transport, host, uri.port or transport.default_port)
+
     def next_cseq(self) -> int:
         """§12.2.1.1: one more than the last; the first is chosen freely (we start at 1)."""
         self.local_seq = 1 if self.local_seq is None else self.local_seq + 1
@@ -237,3 +263,14 @@ class Dialog:
         if body and content_type:
             h.add("content-type", content_type)
         return Request(method, request_uri, h, body)
+
+
+def _route_transport(uri: SipUri) -> Transport | None:
+    """The transport a route URI asks for; None for one we do not serve (SCTP, WS)."""
+    name = uri.transport
+    if name is None:
+        return Transport.TLS if uri.scheme == "sips" else Transport.UDP
+    try:
+        return Transport(name.lower())
+    except ValueError:
+        return None

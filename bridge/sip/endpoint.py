@@ -207,9 +207,10 @@ class Endpoint:
             raise LocalProtocolError(f"no dialog {dialog_id}")
         if method == "INVITE" and self._invites.pending(dialog_id):
             raise LocalProtocolError("an INVITE is already pending in this dialog (RFC 3261 §14.1)")
+        hop = dialog.next_hop
         request = dialog.build_request(
             method,
-            self.config.via(dialog.peer.transport, self._token()),
+            self.config.via(hop.transport, self._token()),
             headers=headers,
             body=body,
             content_type=content_type,
@@ -218,7 +219,7 @@ class Endpoint:
             self._invites.ours_sent(dialog_id)
         elif method == "BYE":
             self._end_dialog(dialog_id, EndReason.BYE_SENT)
-        return self._start_client(request, dialog.peer, dialog_id, now)
+        return self._start_client(request, hop, dialog_id, now)
 
     def transport_failed(self, dest: Address, now: float) -> None:
         """The transport could not send to ``dest`` (no connection, refused): every client
@@ -240,8 +241,9 @@ class Endpoint:
         if dialog is None:
             return
         self._end_dialog(dialog_id, reason)
-        request = dialog.build_request("BYE", self.config.via(dialog.peer.transport, self._token()))
-        self._start_client(request, dialog.peer, dialog_id, now)
+        hop = dialog.next_hop
+        request = dialog.build_request("BYE", self.config.via(hop.transport, self._token()))
+        self._start_client(request, hop, dialog_id, now)
 
     def invite(
         self,

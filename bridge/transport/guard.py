@@ -9,15 +9,22 @@ Limits and bad input).
   per source (``invite_rate``, ``invite_burst``): a phone places a call every few seconds at most,
   while an unanswered-INVITE flood sends thousands per second.
 - Buckets live in tables bounded to ``max_sources`` (least recently seen forgotten first).
+- ``trusted`` networks (the SIP proxies in front of the bridge, ``[limits] trusted_proxies``) have
+  no per-source buckets: a proxy aggregates many phones and is not one abusive source. The scanner
+  check and the global bounds (transactions, dialogs, calls joining) still apply to their messages.
 
 Pure: the caller passes the time. Counts are kept for metrics.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: User-Agent values of SIP scanners (case-insensitive, matched on the raw header line).
 SCANNERS = ("friendly-scanner", "sipvicious", "sipcli", "sip-scan", "sipsak", "iWar", "sundayddr")
@@ -28,6 +35,8 @@ _HEAD_LIMIT = 2048  # the User-Agent of a scanner comes early; do not search a w
 class _Bucket:
     tokens: float
     at: float
+    trusted: bool = False
+    """The source is a trusted proxy: decided once, when its bucket is made."""
 
 
 class Guard:
@@ -40,6 +49,7 @@ class Guard:
         invite_burst: float = 100.0,
         scanners: tuple[str, ...] = SCANNERS,
         max_sources: int = 100_000,
+        trusted: Iterable[Network] = (),
     ) -> None:
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
         self._invites: OrderedDict[str, _Bucket] = OrderedDict()
@@ -53,6 +63,7 @@ class Guard:
             invite_rate=invite_rate,
             invite_burst=invite_burst,
             scanners=scanners,
+            trusted=trusted,
         )
 
     def reconfigure(
@@ -63,8 +74,13 @@ class Guard:
         scanners: tuple[str, ...],
         invite_rate: float = 50.0,
         invite_burst: float = 100.0,
+        trusted: Iterable[Network] = (),
     ) -> None:
         """New limits (SIGHUP); buckets keep their tokens, capped by the new burst."""
+        self._trusted = tuple(trusted)
+        for table in (self._buckets, self._invites):
+            for host, bucket in table.items():
+                bucket.trusted = self.trusts(host)
         self.rate = rate
         self.burst = burst
         self.invite_rate = invite_rate
@@ -102,6 +118,16 @@ class Guard:
             return False
         return True
 
+    def trusts(self, host: str) -> bool:
+        """Whether ``host`` is in a trusted proxy network."""
+        if not self._trusted:
+            return False
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self._trusted)
+
     def _named(self, data: bytes) -> bool:
         """Whether a scanner's name appears at all: half the cost of the anchored pattern, which
         then only runs on the rare message that names one."""
@@ -113,13 +139,15 @@ class Guard:
     ) -> bool:
         bucket = table.get(host)
         if bucket is None:
-            bucket = table[host] = _Bucket(burst, now)
+            bucket = table[host] = _Bucket(burst, now, self.trusts(host))
             if len(table) > self._max:
                 table.popitem(last=False)
         else:
             table.move_to_end(host)
             bucket.tokens = min(burst, bucket.tokens + (now - bucket.at) * rate)
             bucket.at = now
+        if bucket.trusted:
+            return True
         if bucket.tokens < 1:
             return False
         bucket.tokens -= 1

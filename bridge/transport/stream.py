@@ -219,9 +219,11 @@ class StreamServer:
     def admit(self, connection: StreamConnection) -> bool:
         address = connection.address
         assert address is not None
-        if (
-            len(self._connections) >= self.limits.max_total
-            or self._per_source[address.host] >= self.limits.max_per_source
+        guard = self.driver.guard
+        if len(self._connections) >= self.limits.max_total or (
+            self._per_source[address.host] >= self.limits.max_per_source
+            # A trusted proxy (docs/scale-out.md) may hold as many connections as it needs.
+            and (guard is None or not guard.trusts(address.host))
         ):
             self.refused += 1
             log.info("refusing stream connection: over limit", peer=str(address))

@@ -107,6 +107,12 @@ def test_listen_forms(tmp_path: pathlib.Path) -> None:
         ({"sip": {"timer_t1_ms": 1}}, "sip.timer_t1_ms", "milliseconds"),
         ({"limits": {"lobby_per_space": 2.5}}, "limits.lobby_per_space", "expected int"),
         ({"limits": {"max_transactions": True}}, "limits.max_transactions", "expected int"),
+        ({"limits": {"trusted_proxies": "10.0.0.1"}}, "limits.trusted_proxies", "a list"),
+        (
+            {"limits": {"trusted_proxies": ["10.0.0.1", "proxy.example.net"]}},
+            "limits.trusted_proxies",
+            "'proxy.example.net' is not an IP address",
+        ),
         ({"nonsense": {}}, "nonsense", "unknown key"),
         ({"sip": {"workers": 0}}, "sip.workers", "from 1 to 64"),
         ({"sip": {"workers": 65}}, "sip.workers", "from 1 to 64"),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bridge.transport.guard import Guard
+import ipaddress
+
+from bridge.transport.guard import SCANNERS, Guard
 
 OPTIONS = (
     b"OPTIONS sip:100@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bK1\r\n"
@@ -56,3 +58,23 @@ def test_new_invites_have_a_tighter_bucket_than_other_messages() -> None:
     assert guard.admit(invite, "192.0.2.10", 0.0)  # another source has its own bucket
     assert guard.admit(invite, "192.0.2.9", 0.5)  # 0.5 s at 2/s: one token back
     assert (guard.invites_dropped, guard.rate_dropped) == (2, 0)
+
+
+def test_trusted_proxies_have_no_per_source_buckets_but_scanners_are_still_dropped() -> None:
+    """A proxy aggregates many phones: its messages and INVITEs pass at any rate, while another
+    source on the same limits is held to them."""
+    proxy = [ipaddress.ip_network("127.0.0.2/32"), ipaddress.ip_network("2001:db8::/64")]
+    guard = Guard(rate=10, burst=5, invite_rate=1, invite_burst=1, scanners=SCANNERS, trusted=proxy)
+    invite = b"INVITE sip:demo@127.0.0.1 SIP/2.0\r\n"
+    assert all(guard.admit(invite, "127.0.0.2", 0.0) for _ in range(500))
+    assert all(guard.admit(b"x", "2001:db8::5", 0.0) for _ in range(500))
+    assert [guard.admit(invite, "127.0.0.3", 0.0) for _ in range(3)] == [True, False, False]
+    assert not guard.admit(OPTIONS % b"User-Agent: friendly-scanner", "127.0.0.2", 0.0)
+    assert guard.rate_dropped == 0 and guard.invites_dropped == 2 and guard.scanners_dropped == 1
+
+
+def test_a_reload_that_drops_a_proxy_holds_it_to_the_limits_again() -> None:
+    guard = Guard(rate=10, burst=5, scanners=(), trusted=[ipaddress.ip_network("127.0.0.2/32")])
+    assert all(guard.admit(b"x", "127.0.0.2", 0.0) for _ in range(50))
+    guard.reconfigure(rate=10, burst=5, scanners=())
+    assert [guard.admit(b"x", "127.0.0.2", 0.0) for _ in range(6)] == [True] * 5 + [False]
