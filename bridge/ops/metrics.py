@@ -80,6 +80,20 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.menu_calls = Counter(
+            "spaces_bridge_menu_calls",
+            "Calls through the dial-in voice menu, by how the menu ended (joined, joined_host,"
+            " not_found, wrong_pin, limited, silence, unavailable, hung_up).",
+            ["outcome"],
+            registry=r,
+        )
+        self.menu_guesses = Counter(
+            "spaces_bridge_menu_guesses",
+            "Meeting IDs and host PINs keyed in the voice menu that were wrong, or refused"
+            " unchecked by a bound on guessing (per call, source or space).",
+            ["kind", "result"],
+            registry=r,
+        )
         self.dialogs = Gauge(
             "spaces_bridge_dialogs_active",
             "Established calls, by endpoint generation (legacy or modern).",
