@@ -72,6 +72,10 @@ def test_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ),
         ({"meeting_capacity": 0}, "server.meeting_capacity"),
         ({"meeting_capacity": "many"}, "server.meeting_capacity"),
+        ({"session_timeout_seconds": 0}, "server.session_timeout_seconds"),
+        ({"session_timeout_seconds": -1}, "server.session_timeout_seconds"),
+        ({"session_timeout_seconds": "30"}, "server.session_timeout_seconds"),
+        ({"session_timeout_seconds": 86401}, "server.session_timeout_seconds"),
     ],
 )
 def test_errors_name_file_and_key(data: dict[str, Any], key: str) -> None:
@@ -115,3 +119,8 @@ def test_embedded_default() -> None:
     assert config.spaces[0].settings.auto_start
     assert config.caller("dev-token-0123456789") == Caller("console", Role.MODERATOR)
     assert [t.role for t in config.tokens] == [Role.MODERATOR, Role.BRIDGE]
+
+
+def test_session_timeout_is_read() -> None:
+    assert read_server({}, "f.toml").session_timeout_seconds == 30
+    assert read_server({"session_timeout_seconds": 2.5}, "f").session_timeout_seconds == 2.5

@@ -59,14 +59,16 @@ def remote_config(url: str, *, timeout: float = 5.0) -> str:
 
 @contextlib.contextmanager
 def conference_server(
-    workdir: pathlib.Path, port: int, spaces: str = '[{ id = "demo" }]'
+    workdir: pathlib.Path, port: int, spaces: str = '[{ id = "demo" }]', extra: str = ""
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``spaces-bridge server`` on ``port`` with the console's and the bridge's tokens."""
+    """``spaces-bridge server`` on ``port`` with the console's and the bridge's tokens; ``extra``:
+    more lines of its ``[server]`` table. Its log is ``workdir/server-<n>.log``."""
     config = workdir / "server.toml"
     config.write_text(
         f"""
 [server]
 port = {port}
+{extra}
 tokens = [
   {{ name = "console", role = "moderator", token = "{MODERATOR}" }},
   {{ name = "bridge", role = "bridge", token = "{BRIDGE_TOKEN}" }},
