@@ -70,22 +70,26 @@ def probe(
     *,
     user: str = "ping",
     local_port: int = 0,
+    local_host: str | None = None,
 ) -> bytes | None:
     """Send one out-of-dialog request over UDP (``headers``: extra lines, LF-separated) from
-    ``local_port`` (default: any) and return the first response, or None on timeout."""
+    ``local_host`` (default: ``host``) and ``local_port`` (default: any) and return the first
+    final response, or None on timeout."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     extra = "".join(f"{line}\r\n" for line in headers.splitlines() if line)
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.bind((host, local_port))
+        sock.bind((local_host or host, local_port))
         local_port = sock.getsockname()[1]
         h = f"[{host}]" if ":" in host else host
+        local = local_host or host
+        me = f"[{local}]" if ":" in local else local
         sock.sendto(
             (
                 f"{method} sip:{user}@{h}:{port} SIP/2.0\r\n"
-                f"Via: SIP/2.0/UDP {h}:{local_port};branch=z9hG4bK{time.monotonic_ns()};rport\r\n"
-                f"From: <sip:probe@{h}>;tag=probe\r\nTo: <sip:{user}@{h}>\r\n"
+                f"Via: SIP/2.0/UDP {me}:{local_port};branch=z9hG4bK{time.monotonic_ns()};rport\r\n"
+                f"From: <sip:probe@{me}>;tag=probe\r\nTo: <sip:{user}@{h}>\r\n"
                 f"Call-ID: probe-{time.monotonic_ns()}\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\n"
-                f"Contact: <sip:probe@{h}:{local_port}>\r\n{extra}"
+                f"Contact: <sip:probe@{me}:{local_port}>\r\n{extra}"
                 "Content-Length: 0\r\n\r\n"
             ).encode(),
             (host, port),
@@ -269,10 +273,13 @@ def sipp(
     timeout: float = 60,
     extra: tuple[str, ...] = (),
     local_port: int | None = None,
+    local_host: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run one sipp scenario to completion; returns the process (check ``returncode == 0``).
-    ``local_port``: the phone's source port (default: a free one)."""
-    port = local_port or free_port(daemon.host)
+    ``local_port``: the phone's source port (default: a free one); ``local_host``: its address
+    (default: the daemon's)."""
+    local_host = local_host or daemon.host
+    port = local_port or free_port(local_host)
     args = [
         need("sipp"),
         f"[{daemon.host}]:{target_port or daemon.port}"
@@ -281,9 +288,9 @@ def sipp(
         "-sf", str(SCENARIOS / scenario),
         "-s", service,
         "-t", transport,
-        "-i", daemon.host,
+        "-i", local_host,
         "-p", str(port),
-        "-mp", str(free_port(daemon.host, both=False)),
+        "-mp", str(free_port(local_host, both=False)),
         "-m", str(calls),
         "-r", str(rate),
         "-key", "vh", version_header,

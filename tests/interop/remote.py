@@ -59,10 +59,15 @@ def remote_config(url: str, *, timeout: float = 5.0) -> str:
 
 @contextlib.contextmanager
 def conference_server(
-    workdir: pathlib.Path, port: int, spaces: str = '[{ id = "demo" }]', extra: str = ""
+    workdir: pathlib.Path,
+    port: int,
+    spaces: str = '[{ id = "demo" }]',
+    extra: str = "",
+    tables: str = "",
 ) -> Iterator[subprocess.Popen[bytes]]:
     """``spaces-bridge server`` on ``port`` with the console's and the bridge's tokens; ``extra``:
-    more lines of its ``[server]`` table. Its log is ``workdir/server-<n>.log``."""
+    more lines of its ``[server]`` table; ``tables``: more tables after it. Its log is
+    ``workdir/server-<n>.log``."""
     config = workdir / "server.toml"
     config.write_text(
         f"""
@@ -74,7 +79,7 @@ tokens = [
   {{ name = "bridge", role = "bridge", token = "{BRIDGE_TOKEN}" }},
 ]
 spaces = {spaces}
-"""
+{tables}"""
     )
     log = workdir / f"server-{time.monotonic_ns()}.log"
     with log.open("wb") as out:

@@ -104,6 +104,39 @@ def rtp(payload_type: int, sequence: int, timestamp: int, ssrc: int, payload: by
     return header + payload
 
 
+EVENT_CODES = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
+"""RFC 4733 §3.2 event codes of the keypad's keys."""
+
+
+def press(
+    media: RtpSocket,
+    to: Address,
+    keys: str,
+    *,
+    payload_type: int = 101,
+    gap: float = 0.2,
+    ssrc: int = 0x4B455953,
+) -> None:
+    """Press ``keys`` as RFC 4733 events (RFC 4733 §2.5: a start packet with the marker bit, an
+    update, then the end packet three times), ``gap`` seconds apart, from ``media`` to ``to``."""
+    sequence, timestamp = media.key_sequence, media.key_timestamp
+    for key in keys:
+        code = EVENT_CODES[key]
+        updates = [(False, 400), (False, 800)] + [(True, 1280)] * 3
+        for i, (end, duration) in enumerate(updates):
+            marker = 0x80 if i == 0 else 0
+            header = struct.pack(
+                "!BBHII", 0x80, marker | payload_type, sequence & 0xFFFF, timestamp, ssrc
+            )
+            body = struct.pack("!BBH", code, (0x80 if end else 0) | 10, duration)
+            media.send(header + body, to)
+            sequence += 1
+            time.sleep(0.01)
+        timestamp = (timestamp + int(8000 * gap)) & 0xFFFFFFFF
+        time.sleep(gap)
+    media.key_sequence, media.key_timestamp = sequence, timestamp
+
+
 def tone(samples: int, offset: int = 0, frequency: float = TONE_HZ) -> bytes:
     """``samples`` µ-law samples of the test tone (``frequency`` Hz), starting at sample
     ``offset`` of it."""
@@ -125,6 +158,9 @@ class RtpSocket:
         self.sock.settimeout(0.05)
         self.address: Address = self.sock.getsockname()[:2]
         self.packets: list[Packet] = []
+        self.key_sequence = random.getrandbits(15)
+        self.key_timestamp = random.getrandbits(31)
+        """Where :func:`press` goes on: one stream of key events per socket."""
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -366,6 +402,10 @@ class SipPhone:
         self.tag = f"{random.getrandbits(32):x}"
         self.remote_tag: str | None = None
         self.remote_target: str | None = None
+        self.routes: list[str] = []
+        """The dialog's route set (the 2xx's Record-Route, reversed): a proxy in the path."""
+        self.sources: list[Address] = []
+        """Where each request from the bridge's side came from, in order."""
         self.cseq = 1
         self.sdp_version = 1
         self.answer: Message | None = None
@@ -407,7 +447,15 @@ class SipPhone:
         h = f"[{host}]" if ":" in host else host
         return f"sip:{self.service}@{h}:{port}"
 
-    def _request(self, method: str, cseq: int, body: str = "", *, branch: str | None = None) -> str:
+    def _request(
+        self,
+        method: str,
+        cseq: int,
+        body: str = "",
+        *,
+        branch: str | None = None,
+        content_type: str = "application/sdp",
+    ) -> str:
         uri = self.remote_target if self.remote_target and method != "INVITE" else self._to_uri
         if method == "INVITE" and self.remote_target:
             uri = self.remote_target
@@ -417,22 +465,29 @@ class SipPhone:
             f"Via: SIP/2.0/UDP {self._host}:{self.port};branch={branch or _branch()};rport",
             f'From: "{self.name}" <sip:phone@{self._host}>;tag={self.tag}',
             f"To: {to}",
+            *(f"Route: {route}" for route in (self.routes if self.remote_tag else ())),
             f"Call-ID: {self.call_id}",
             f"CSeq: {cseq} {method if method != 'ACK' else 'ACK'}",
             f"Contact: <sip:phone@{self._host}:{self.port}>",
             "Max-Forwards: 70",
         ]
         if body:
-            lines.append("Content-Type: application/sdp")
+            lines.append(f"Content-Type: {content_type}")
         lines.append(f"Content-Length: {len(body.encode())}")
         return "\r\n".join(lines) + "\r\n\r\n" + body
 
-    def _transact(self, method: str, body: str = "", timeout: float = 10.0) -> Message:
+    def _transact(
+        self,
+        method: str,
+        body: str = "",
+        timeout: float = 10.0,
+        content_type: str = "application/sdp",
+    ) -> Message:
         """Send a request (retransmitted every 500 ms until a response) and return its final
         response; a 2xx to an INVITE is acknowledged."""
         cseq = self.cseq
         branch = _branch()
-        text = self._request(method, cseq, body, branch=branch).encode()
+        text = self._request(method, cseq, body, branch=branch, content_type=content_type).encode()
         deadline = time.monotonic() + timeout
         resend = 0.0
         provisional = False
@@ -465,6 +520,12 @@ class SipPhone:
             contact = re.search(r"<([^>]+)>", response.header("contact") or "")
             if contact:
                 self.remote_target = contact[1]
+            record_routes = [
+                route.strip()
+                for value in response.all("record-route")
+                for route in re.findall(r"<[^>]*>[^,]*", value)
+            ]
+            self.routes = list(reversed(record_routes))
             self.sock.sendto(self._request("ACK", cseq).encode(), self.target)
         else:  # the ACK of a non-2xx is part of the INVITE transaction: same branch, To tag
             to = response.header("to") or ""
@@ -499,6 +560,15 @@ class SipPhone:
         assert response.status == 200, response
         self.answer = response
         return response
+
+    def key(self, keys: str, gap: float = 0.2) -> None:
+        """Press ``keys`` as SIP INFO (``application/dtmf-relay``), one INFO per key."""
+        for key in keys:
+            self.cseq += 1
+            body = f"Signal={key}\r\nDuration=160\r\n"
+            response = self._transact("INFO", body, content_type="application/dtmf-relay")
+            assert response.status == 200, response
+            time.sleep(gap)
 
     def bye(self) -> Message:
         self.cseq += 1
@@ -536,6 +606,7 @@ class SipPhone:
                 with self._lock:
                     self._responses.append(message)
             elif message.method != "ACK":
+                self.sources.append(source[:2])
                 self._respond(message, source[:2])
 
     def _respond(self, request: Message, source: Address) -> None:

@@ -1,0 +1,203 @@
+"""Several bridge nodes behind Kamailio's dispatcher (docs/scale-out.md), all real processes on
+127.0.0.0/8: the shipped ``deploy/kamailio/kamailio.cfg``, three ``spaces-bridge run`` nodes in
+remote mode, one ``spaces-bridge server``, sipp and Python phones calling the proxy from 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import pathlib
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+from typing import Any
+
+import pytest
+
+from tests.interop.harness import LOOPBACK, MODERATOR, Daemon, probe, sipp
+from tests.interop.proxy import (
+    CONFIG,
+    NODE_ANSWER_MS,
+    PROBE_SECONDS,
+    Cluster,
+    cluster,
+    kamailio_binary,
+)
+from tests.interop.rtpphone import SipPhone
+
+pytestmark = pytest.mark.interop
+
+
+def through(proxy_cluster: Cluster) -> Daemon:
+    """What ``sipp()`` needs of its target: the proxy's address (phones call it, not a node)."""
+    proxy = proxy_cluster.proxy
+    return Daemon(proxy.workdir, port=proxy.port, host=proxy.host)
+
+
+def run_calls(
+    proxy_cluster: Cluster, workdir: pathlib.Path, calls: int, rate: float, name: str = "run"
+) -> subprocess.CompletedProcess[str]:
+    folder = workdir / name
+    folder.mkdir()
+    return sipp(
+        through(proxy_cluster),
+        "call.xml",
+        workdir=folder,
+        calls=calls,
+        rate=rate,
+        local_host=LOOPBACK,
+        timeout=90,
+    )
+
+
+def _stat(result: subprocess.CompletedProcess[str]) -> tuple[int, int]:
+    """Successful and failed calls of a sipp run, from its final statistics screen."""
+    ok = re.search(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", result.stdout)
+    failed = re.search(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", result.stdout)
+    assert ok and failed, result.stdout[-3000:]
+    return int(ok[1]), int(failed[1])
+
+
+def phone_on(proxy_cluster: Cluster, node: int, tries: int = 40) -> SipPhone:
+    """A Python phone in an answered call that the proxy gave to node ``node`` (1-based): calls
+    (each with a new Call-ID, so a new hash) until one lands there."""
+    wanted = proxy_cluster.nodes[node - 1].host
+    for _ in range(tries):
+        phone = SipPhone((proxy_cluster.proxy.host, proxy_cluster.proxy.port))
+        answer = phone.invite(40000)
+        assert answer.status == 200, answer.first
+        if f"{wanted}:" in (answer.header("contact") or ""):
+            return phone
+        phone.bye()
+        phone.close()
+    raise AssertionError(f"no call reached node {node} in {tries} tries")
+
+
+def api(url: str, method: str, path: str, body: object = None) -> Any:
+    """One REST call to the conference server with the moderator's token."""
+    request = urllib.request.Request(
+        url + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {MODERATOR}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        data = answer.read()
+    return json.loads(data) if data else None
+
+
+def meeting(url: str) -> str:
+    active = api(url, "GET", "/api/spaces/demo/activemeeting")
+    return f"/api/spaces/demo/meetings/{active['meetingId']}"
+
+
+def roster(url: str) -> list[dict[str, Any]]:
+    return list(api(url, "GET", meeting(url))["attendees"])
+
+
+def test_the_shipped_configuration_passes_kamailios_check() -> None:
+    for extra in ([], ["-A", "LEAST_CALLS"]):
+        check = subprocess.run(
+            [kamailio_binary(), "-c", "-f", str(CONFIG), *extra],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert "config file ok" in check.stdout + check.stderr
+
+
+def test_calls_spread_over_the_nodes_and_a_mute_reaches_the_phone_through_the_proxy(
+    tmp_path: pathlib.Path,
+) -> None:
+    with cluster(tmp_path) as proxy_cluster:
+        result = run_calls(proxy_cluster, tmp_path, calls=300, rate=50)
+        assert result.returncode == 0, result.stdout[-3000:] + proxy_cluster.describe()
+        assert _stat(result) == (300, 0)
+        spread = proxy_cluster.calls_on()
+        assert sum(spread) == 300 and all(count > 0 for count in spread), spread
+
+        # Nodes take calls from the proxy only: a phone calling a node directly is refused.
+        first = proxy_cluster.nodes[0]
+        direct = probe(first.host, first.port, "INVITE", "", 2.0, user="demo", local_host=LOOPBACK)
+        assert direct is not None and direct.startswith(b"SIP/2.0 403 "), direct
+
+        # A moderator mutes a phone that sits on node 2: the node's re-INVITE follows the
+        # dialog's route set, so it reaches the phone from the proxy, not from the node.
+        with phone_on(proxy_cluster, 2) as phone:
+            (entry,) = [a for a in roster(proxy_cluster.server_url) if a["attendeeType"] == "phone"]
+            url = proxy_cluster.server_url
+            path = f"{meeting(url)}/attendees/phone/{entry['attendeeId']}/mediastate"
+            api(url, "POST", path, {"audio": False})
+            assert phone.wait_offers(1) == ["sendonly"]
+            assert phone.sources[-1] == (proxy_cluster.proxy.host, proxy_cluster.proxy.port)
+            phone.bye()
+
+
+def test_a_draining_node_gets_no_new_calls_and_ends_its_own_with_bye(
+    tmp_path: pathlib.Path,
+) -> None:
+    """SIGTERM node 1 while new calls arrive: none fails (the proxy sends them to the others, on
+    the node's 503 and then its OPTIONS probe); node 1's held call gets BYE after the grace
+    period, and node 1 exits 0."""
+    with cluster(tmp_path, grace=3.0) as proxy_cluster:
+        node = proxy_cluster.nodes[0]
+        with phone_on(proxy_cluster, 1) as held, concurrent.futures.ThreadPoolExecutor(1) as pool:
+            run = pool.submit(run_calls, proxy_cluster, tmp_path, 200, 40)
+            time.sleep(1.5)
+            before = proxy_cluster.calls_on()[0]
+            node.signal(signal.SIGTERM)
+            result = run.result(120)
+            assert result.returncode == 0, result.stdout[-3000:] + proxy_cluster.describe()
+            assert _stat(result) == (200, 0)
+            # Calls still reached the node's SIP stack after the signal only to be refused.
+            assert node.log().count("call offered") == before, proxy_cluster.describe()
+            deadline = time.monotonic() + 15
+            while not held.byes and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert held.byes == 1, proxy_cluster.describe()
+            assert held.sources[-1] == (proxy_cluster.proxy.host, proxy_cluster.proxy.port)
+        assert node.stop() == 0, node.log()
+
+
+def test_a_killed_node_s_new_calls_fail_over_and_its_phones_leave_the_meeting(
+    tmp_path: pathlib.Path,
+) -> None:
+    timeout = 3
+    with cluster(tmp_path, server_extra=f"session_timeout_seconds = {timeout}") as proxy_cluster:
+        node = proxy_cluster.nodes[1]
+        held = phone_on(proxy_cluster, 2)
+        try:
+            assert len(roster(proxy_cluster.server_url)) == 1
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                run = pool.submit(run_calls, proxy_cluster, tmp_path, 150, 30, "during")
+                time.sleep(1.5)
+                assert node.process is not None
+                node.process.send_signal(signal.SIGKILL)
+                node.process.wait(10)
+                node.stopping = True
+                killed = time.monotonic()
+                during = run.result(120)
+            ok, failed = _stat(during)
+            # Only calls that were up on node 2 when it died can fail (their BYE finds no one):
+            # new INVITEs to it fail over after NODE_ANSWER_MS.
+            assert ok + failed == 150 and failed <= 10, (ok, failed, during.stdout[-2000:])
+
+            # Once the proxy's probe has marked the node down, no call fails or waits for it.
+            time.sleep(
+                max(0.0, killed + 2 * PROBE_SECONDS + NODE_ANSWER_MS / 1000 - time.monotonic())
+            )
+            after = run_calls(proxy_cluster, tmp_path, 100, 30, "after")
+            assert _stat(after) == (100, 0), after.stdout[-3000:] + proxy_cluster.describe()
+
+            # The server drops the dead node's phone once its session has been gone `timeout` s.
+            deadline = killed + timeout + 5
+            while any(a["attendeeType"] == "phone" for a in roster(proxy_cluster.server_url)):
+                assert time.monotonic() < deadline, roster(proxy_cluster.server_url)
+                time.sleep(0.1)
+        finally:
+            held.close()
