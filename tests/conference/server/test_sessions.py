@@ -289,6 +289,11 @@ def test_a_node_that_reconnects_in_time_keeps_its_attendees() -> None:
                 await a.wait_connected(blip)
             await asyncio.sleep(TIMEOUT * 2)
             assert roster_ids(server) == [phone.attendee_id]
+            # A phone that hangs up is forgotten with its leave event: memory follows what lives.
+            leases = server.runner.app[SESSIONS].leases
+            assert leases.held(("bridge", "node-a")) == [phone.attendee_id]
+            await a.client.leave("demo", meeting, "phone", phone.attendee_id)
+            await until(lambda: leases.held(("bridge", "node-a")) == [])
 
     run(body)
 
