@@ -38,7 +38,13 @@ def through(proxy_cluster: Cluster) -> Daemon:
 
 
 def run_calls(
-    proxy_cluster: Cluster, workdir: pathlib.Path, calls: int, rate: float, name: str = "run"
+    proxy_cluster: Cluster,
+    workdir: pathlib.Path,
+    calls: int,
+    rate: float,
+    name: str = "run",
+    *,
+    transport: str = "u1",
 ) -> subprocess.CompletedProcess[str]:
     folder = workdir / name
     folder.mkdir()
@@ -46,6 +52,7 @@ def run_calls(
         through(proxy_cluster),
         "call.xml",
         workdir=folder,
+        transport=transport,
         calls=calls,
         rate=rate,
         local_host=LOOPBACK,
@@ -136,6 +143,21 @@ def test_calls_spread_over_the_nodes_and_a_mute_reaches_the_phone_through_the_pr
             assert phone.wait_offers(1) == ["sendonly"]
             assert phone.sources[-1] == (proxy_cluster.proxy.host, proxy_cluster.proxy.port)
             phone.bye()
+
+
+def test_phones_on_tcp_reach_the_nodes_over_udp(tmp_path: pathlib.Path) -> None:
+    """A phone on TCP: the proxy record-routes twice (one entry per transport), talks UDP to the
+    nodes, and the phone's ACK and BYE find their node through both entries."""
+    with cluster(tmp_path, count=2) as proxy_cluster:
+        result = run_calls(proxy_cluster, tmp_path, calls=30, rate=20, transport="t1")
+        assert result.returncode == 0, result.stdout[-3000:] + proxy_cluster.describe()
+        assert _stat(result) == (30, 0)
+        assert sum(proxy_cluster.calls_on()) == 30
+        # The phones' BYEs reached the nodes (a node logs the end just after its 200 left).
+        deadline = time.monotonic() + 5
+        while sum(node.log().count("call ended") for node in proxy_cluster.nodes) < 30:
+            assert time.monotonic() < deadline, proxy_cluster.describe()
+            time.sleep(0.05)
 
 
 def test_a_draining_node_gets_no_new_calls_and_ends_its_own_with_bye(
