@@ -35,6 +35,7 @@ from .conference.client.local import LocalSubscription
 from .conference.client.realtime import SpacesSubscription
 from .conference.server.app import RunningServer, start_server
 from .conference.server.config import (
+    DEMO_DIAL_IN,
     ServerConfig,
     SpaceConfig,
     TokenConfig,
@@ -131,6 +132,8 @@ class Bridge:
             None if media.relay else MediaAnchor(media.host, media.port_min, media.port_max)
         )
         self.server: RunningServer | None = None
+        self.meeting_id: str | None = None
+        """The embedded server's first dial-in ID (the demo space's), printed at start."""
         self.client: SpacesClient | None = None
         self.subscription: SpacesSubscription | LocalSubscription | None = None
         self.calls: ConferenceCalls | None = None
@@ -273,6 +276,8 @@ class Bridge:
         conference = self.config.conference
         if conference.url is None:
             server_config = embedded_server_config(self.config.server, self.config.media_server)
+            ids = {s.id: s.dial_in_id for s in server_config.spaces if s.dial_in_id is not None}
+            self.meeting_id = ids.get("demo", next(iter(ids.values()), None))
             self.server = await start_server(server_config)
             url, token = self.server.url, token_for(server_config, Role.BRIDGE)
             assert token is not None  # embedded_server_config always has one
@@ -330,6 +335,26 @@ class Bridge:
         await self.subscription.start()
         self.driver.on_event = calls.on_event
         log.info("conference", url=url, embedded=self.server is not None)
+        if calls.settings.menu_numbers():
+            await calls.menus.probe()
+
+    def announce_dial_in(self, listen: Listen) -> None:
+        """Say at start where the voice menu answers, and with which meeting ID, or that it
+        cannot (docs/calls.md, "One number for every meeting")."""
+        numbers = self.calls.settings.menu_numbers() if self.calls is not None else []
+        available = self.calls.menus.available if self.calls is not None else None
+        where = f"{host_text(listen.host)}:{listen.port}"
+        for number in numbers:
+            if available is False:
+                log.warning(
+                    "dial-in unavailable: the conference server has no dial-in IDs; this number"
+                    " answers 404",
+                    call=f"sip:{number}@{where}",
+                )
+            else:
+                # A remote server's IDs are its own: only the embedded one's is known here.
+                known = {"meeting_id": self.meeting_id} if self.meeting_id else {}
+                log.info("dial-in", call=f"sip:{number}@{where}", **known)
 
     async def _subscribe(self, space_id: str) -> None:
         if self.subscription is not None and space_id not in self.subscription.spaces:
@@ -440,6 +465,7 @@ async def run(config: Config, notifier: Notifier | None = None) -> int:
         call=f"sip:demo@{host_text(first.host)}:{first.port}",
         config=config.source,
     )
+    bridge.announce_dial_in(first)
     notify.ready(f"listening on {', '.join(str(item) for item in config.sip.listen)}")
     await stop.wait()
     log.info("stopping")
@@ -465,7 +491,9 @@ def embedded_server_config(
         own = TokenConfig(secrets.token_urlsafe(24), Role.BRIDGE, "bridge (embedded)")
         server = replace(server, tokens=(*server.tokens, own))
     if not server.spaces:
-        server = replace(server, spaces=(SpaceConfig("demo", "Demo space"),))
+        server = replace(
+            server, spaces=(SpaceConfig("demo", "Demo space", dial_in_id=DEMO_DIAL_IN),)
+        )
     return server
 
 
@@ -484,6 +512,8 @@ def call_settings(config: Config) -> CallSettings:
         user_agents=tuple((match, frozenset(methods)) for match, methods in calls.user_agents),
         lobby_limit=config.limits.lobby_per_space,
         max_joining=config.limits.max_joining,
+        menu=calls.menu,
+        guesses=calls.guesses,
     )
 
 

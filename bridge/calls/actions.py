@@ -15,7 +15,7 @@ from ..conference.wire import PHONE
 from ..ops.metrics import Metrics
 from ..sip import Endpoint, RemoteProtocolError, Request, bodies, sdp
 from . import infopackage, policy
-from .call import Call, Unreachable, clog
+from .call import Call, Phase, Unreachable, clog
 from .settings import CallSettings
 from .signalling import Responder, Signalling
 
@@ -48,6 +48,8 @@ class Actions:
         self._clock = clock
         self._flush = flush
         self._spawn = spawn
+        self.on_menu_key: Callable[[Call, str, str], None] | None = None
+        """Where the keys of a call in the voice menu go (``bridge.calls.dialin``)."""
 
     def on_info(self, call: Call, rid: int, request: Request, now: float) -> None:
         """INFO in the call: DTMF keys or a JSON request; 469/415/400 for what we cannot read."""
@@ -118,6 +120,13 @@ class Actions:
 
     def _on_key(self, call: Call, rid: int | None, digit: str, *, source: str = "info") -> None:
         """One key; ``rid`` is the INFO that carried it (answered once the key is handled)."""
+        if call.phase is Phase.MENU and self.on_menu_key is not None:
+            # Before the log line: a menu's keys are meeting IDs and PINs, never logged.
+            self.on_menu_key(call, digit, source)
+            if rid is not None:
+                self._answer(rid, 200)
+                self._flush()
+            return
         clog(call).info("dtmf", digit=digit, source=source)
         if call.keys is None:
             call.keys = policy.KeyBuffer()

@@ -210,6 +210,18 @@ class CallAudio:
         else:
             self._later(duration + 0.2, then)
 
+    def say(self, call: Call, prompts: tuple[Prompt, ...]) -> float:
+        """Play ``prompts`` in a row in place of what plays (the voice menu); their duration in
+        seconds, 0 when nothing can be played."""
+        leg = _leg(call)
+        return leg.play_all(prompts) if leg is not None and self._prompts else 0.0
+
+    def hush(self, call: Call) -> None:
+        """Stop the prompt playing: the caller is keying already."""
+        leg = _leg(call)
+        if leg is not None:
+            leg.stop_prompt()
+
     def early_answer(self, call: Call) -> bool:
         """Whether lobby callers get 183 with SDP and hear the waiting prompt (relay and prompts on)
         rather than 180 and silence."""

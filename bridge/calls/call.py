@@ -43,6 +43,9 @@ class Phase(Enum):
     re-offer until the phone accepts an offer of ours."""
     ADMITTED = auto()
     """Answered and in the meeting: the phone is told the server's state."""
+    MENU = auto()
+    """Answered by a dial-in number's voice menu (``sendrecv``: the caller keys the meeting ID),
+    not yet in a meeting (docs/calls.md, "One number for every meeting")."""
     ENDED = auto()
     """Refused, cancelled, hung up or gone: forgotten, and out of the meeting."""
 
@@ -58,6 +61,10 @@ class Step(Enum):
     """A moderator admitted the waiting caller."""
     OFFER_ACCEPTED = auto()
     """The phone accepted a re-offer of ours (2xx)."""
+    MENU = auto()
+    """The voice menu answered the INVITE."""
+    JOIN = auto()
+    """The menu's caller was admitted to the meeting it chose."""
     END = auto()
 
 
@@ -69,6 +76,9 @@ TRANSITIONS: dict[tuple[Phase, Step], Phase] = {
     (Phase.WAITING_ANSWERED, Step.ADMIT): Phase.ADMITTED_INACTIVE,
     (Phase.ADMITTED_INACTIVE, Step.OFFER_ACCEPTED): Phase.ADMITTED,
     (Phase.ADMITTED, Step.OFFER_ACCEPTED): Phase.ADMITTED,
+    (Phase.JOINING, Step.MENU): Phase.MENU,
+    (Phase.MENU, Step.JOIN): Phase.ADMITTED,
+    (Phase.MENU, Step.LOBBY): Phase.WAITING_ANSWERED,  # answered already, by the menu
     **{(phase, Step.END): Phase.ENDED for phase in Phase if phase is not Phase.ENDED},
 }
 """``(phase, step) → next phase``; every other pair is a :class:`PhaseError`. An ended call stays

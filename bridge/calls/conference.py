@@ -45,6 +45,7 @@ from .actions import ATTENDEE_TYPE, RETRY_AFTER, Actions
 from .attendance import Attendance, Refused
 from .audio import CallAudio
 from .call import Call, Phase, Step, clog
+from .dialin import DialInMenus
 from .protocols import Cancellable, Media
 from .settings import CallSettings
 from .signalling import Responder, Signalling
@@ -117,6 +118,18 @@ class ConferenceCalls:
             metrics=metrics,
         )
         self._attendance = Attendance(client, subscribe=subscribe)
+        self.menus = DialInMenus(
+            client,
+            self.audio,
+            settings,
+            clock=clock,
+            spawn=spawn,
+            later=later,
+            enter=self._enter_from_menu,
+            hang_up=lambda call, why, reason: self._hang_up(call, why, reason=reason),
+            metrics=metrics,
+        )
+        self._actions.on_menu_key = self.menus.on_key
         self.subscriptions = Subscriptions(
             endpoint,
             client,
@@ -138,6 +151,10 @@ class ConferenceCalls:
     def active(self) -> int:
         return len(self._by_dialog)
 
+    @property
+    def settings(self) -> CallSettings:
+        return self._settings
+
     def reconfigure(self, settings: CallSettings) -> None:
         """New call settings (SIGHUP): calls already in progress keep the methods they started with;
         everything else (routing, keys, lobby timings for new waits) follows at once."""
@@ -145,6 +162,7 @@ class ConferenceCalls:
         self._signal.settings = settings
         self._actions.settings = settings
         self.subscriptions.settings = settings
+        self.menus.reconfigure(settings)
 
     def dialogs(self, version: str) -> int:
         """Established calls of one endpoint generation (``legacy`` or ``modern``)."""
@@ -165,7 +183,7 @@ class ConferenceCalls:
                     now = self._clock()
                     self._endpoint.respond(rid, 403, "Source Not Allowed", now=now)
                     return
-                self._on_request(rid, request, dialog)
+                self._on_request(rid, request, dialog, source.host)
             case InviteCancelled(request=request):
                 call = self._calls.get(request.call_id)
                 if call is not None and call.dialog is None:
@@ -202,7 +220,7 @@ class ConferenceCalls:
             case _:
                 assert_never(event)
 
-    def _on_request(self, rid: int, request: Request, dialog: DialogId | None) -> None:
+    def _on_request(self, rid: int, request: Request, dialog: DialogId | None, source: str) -> None:
         method = request.method
         now = self._clock()
         if method == "OPTIONS":
@@ -225,7 +243,7 @@ class ConferenceCalls:
                     rid, caller.status, caller.reason, now=now, headers=caller.headers
                 )
             else:
-                self._on_invite(rid, request, now, caller)
+                self._on_invite(rid, request, now, caller, source)
         elif method in ("INVITE", "INFO"):
             call = self._by_dialog.get(dialog) if dialog is not None else None
             if call is None:
@@ -246,13 +264,17 @@ class ConferenceCalls:
             self._endpoint.respond(rid, 405, now=now, headers=(("Allow", ALLOW),))
 
     # -- joining -------------------------------------------------------------------------------------
-    def _on_invite(self, rid: int, request: Request, now: float, caller: Caller) -> None:
+    def _on_invite(
+        self, rid: int, request: Request, now: float, caller: Caller, source: str
+    ) -> None:
         if self.draining:
             self._endpoint.respond(rid, 503, "Shutting Down", now=now, headers=RETRY_AFTER)
             return
         uri = request.uri
         user = uri.user if isinstance(uri, SipUri) else None
-        space_id = self._settings.route(user)
+        menu = self._settings.is_menu(user)
+        # A menu call has no space until the caller keys one (docs/calls.md).
+        space_id = "" if menu else self._settings.route(user)
         if space_id is None:
             self._endpoint.respond(rid, 404, "Unknown Space", now=now)
             return
@@ -283,36 +305,96 @@ class ConferenceCalls:
             session_id=next(self._session_ids),
         )
         self._calls[call.call_id] = call
-        clog(call).info("call offered", attendee=call.display_name)
+        clog(call).info("call offered", attendee=call.display_name, menu=menu)
         self._joining += 1
-        self._spawn(self._join(call))
+        self._spawn(self._answer_menu(call, source) if menu else self._join(call))
 
     async def _join(self, call: Call) -> None:
-        if self.audio.relaying and not await self.audio.open(call):
-            # Every port block carries a call: a new one would have no audio.
+        try:
+            if self.audio.relaying and not await self.audio.open(call):
+                # Every port block carries a call: a new one would have no audio.
+                self._refuse(
+                    call, 503, "Media Ports Exhausted", "no free media ports", headers=RETRY_AFTER
+                )
+                return
+            await self._enter(call)
+        finally:
             self._joining -= 1
-            self._refuse(
-                call, 503, "Media Ports Exhausted", "no free media ports", headers=RETRY_AFTER
-            )
-            return
+
+    async def _enter(self, call: Call) -> None:
+        """Join the call's space's meeting: answer the INVITE, or the lobby; a menu's call is
+        answered already."""
         try:
             admitted, endpoint = await self._attendance.join(call, media=self.audio.offer(call))
         except Refused as no:
-            self._refuse(
-                call, no.status, no.reason, no.why, headers=no.headers, reason_text=no.reason_text
-            )
+            if call.dialog is None:
+                self._refuse(
+                    call,
+                    no.status,
+                    no.reason,
+                    no.why,
+                    headers=no.headers,
+                    reason_text=no.reason_text,
+                )
+            else:  # answered by the menu: goodbye, then BYE saying why
+                self.menus.refused(call, no.why, (no.status, no.reason_text or no.reason))
+            return
+        assert call.attendee_id is not None
+        self._by_attendee[call.attendee_id] = call
+        self.audio.connect(call, endpoint)
+        if call.ended:  # hung up while joining: the attendee it became leaves again
+            self._spawn(self._attendance.leave(call))
+        elif call.request_id is None and call.phase is not Phase.MENU:  # cancelled
+            self._end(call, "cancelled")
+        elif admitted:
+            await self._admit(call)
         else:
-            assert call.attendee_id is not None
-            self._by_attendee[call.attendee_id] = call
-            self.audio.connect(call, endpoint)
-            if call.request_id is None:  # cancelled while joining
-                self._end(call, "cancelled")
-            elif admitted:
-                await self._admit(call)
-            else:
-                await self._wait_in_lobby(call)
+            await self._wait_in_lobby(call)
+
+    async def _answer_menu(self, call: Call, source: str) -> None:
+        """A call to a dial-in number: answered with media, then the voice menu (docs/calls.md)."""
+        try:
+            available = await self.menus.probe()
+            opened = bool(available) and await self.audio.open(call)
         finally:
             self._joining -= 1
+        if call.ended:  # cancelled meanwhile
+            self.audio.close(call, "cancelled")
+            return
+        if not available:
+            if available is None:
+                why = "conference server unreachable"
+                self._refuse(call, 503, "Conference Unavailable", why, headers=RETRY_AFTER)
+            else:
+                self._refuse(call, 404, "Dial-In Unavailable", "the server has no dial-in IDs")
+            return
+        if not opened:
+            why = "no free media ports"
+            self._refuse(call, 503, "Media Ports Exhausted", why, headers=RETRY_AFTER)
+            return
+        call.advance(Step.MENU)
+        try:
+            local = self._signal.describe(call, call.offer)
+        except RemoteProtocolError as exc:
+            self._refuse(call, exc.status_hint, exc.reason, "no common codec")
+            return
+        assert call.request_id is not None
+        rid, call.request_id, call.offer = call.request_id, None, None
+        call.dialog = self._respond(rid, 200, body=local)
+        self._flush()
+        if call.dialog is None:
+            self._end(call, "cancelled")
+            return
+        self._by_dialog[call.dialog] = call
+        self.menus.start(call, source)
+
+    def _enter_from_menu(self, call: Call, space_id: str, host: bool) -> None:
+        """The menu's caller chose ``space_id`` (as its host when ``host``): join it in the same
+        call; the Request-URI stays the menu's."""
+        call.space_id, call.logger = space_id, None
+        if host:
+            call.role, call.state.moderator = "moderator", True
+        self._spawn(self._enter(call))
 
     async def _wait_in_lobby(self, call: Call) -> None:
         """Ring (re-sent so proxies keep the call) until a moderator decides or time runs out
@@ -334,6 +416,7 @@ class ConferenceCalls:
         clog(call).info("caller waiting")
         if call.ended:
             return  # cancelled or refused meanwhile: nobody waits
+        menu = call.phase is Phase.MENU
         call.advance(Step.LOBBY)
 
         def ring() -> None:
@@ -351,7 +434,11 @@ class ConferenceCalls:
                     self._hang_up(call, why, reason=(480, "Lobby Timeout"))
 
         call.add_timer(self._later(self._settings.lobby_timeout, give_up))
-        if self._settings.lobby_answer:
+        if menu:
+            # Answered by the menu: the caller hears the waiting prompt where it is.
+            self._signal.notify(call, policy.Notify("lobby", "waiting"))
+            self.audio.lobby(call)
+        elif self._settings.lobby_answer:
             # The variant for phones and proxies that give up on long ringing: answer now with
             # the media inactive, and re-offer once a moderator admits the caller.
             await self._admit(call)
@@ -379,6 +466,13 @@ class ConferenceCalls:
 
     async def _admit(self, call: Call) -> None:
         """Answer the INVITE: muted from the first answer if the server says so (no audio leaks)."""
+        if call.phase is Phase.MENU:
+            # Answered by the menu with sendrecv: a re-offer follows if the server mutes it.
+            call.advance(Step.JOIN)
+            self.audio.admitted(call)
+            clog(call).info("call joined", audio=call.state.audio)
+            self._signal.reconcile(call)
+            return
         if call.media is None:
             await self.audio.open(call)  # the shared anchor: always a port
         if call.request_id is None or call.ended:
@@ -541,6 +635,7 @@ class ConferenceCalls:
         if call.dialog is None:
             await self._admit(call)
         else:
+            self.audio.admitted(call)  # a menu's caller heard the waiting prompt
             self._signal.reconcile(call)
 
     async def _resync(self, space_id: str) -> None:
@@ -621,6 +716,7 @@ class ConferenceCalls:
         if call.dialog is not None:
             self._by_dialog.pop(call.dialog, None)
         call.cancel_timers()
+        self.menus.end(call)
         self.audio.close(call, why)
         if call.attendee_id is not None:
             self._by_attendee.pop(call.attendee_id, None)

@@ -5,20 +5,42 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
+from .menu import MenuRules
 from .policy import KeyMap
 from .version import Generation
 
 #: Mute signalling methods (docs/behaviour.md, Server to phone).
 METHODS = frozenset({"sdp", "info", "conference"})
 
+MENU = "@menu"
+"""The ``[dialplan]`` value that sends a Request-URI user to the voice menu instead of a space
+(``@`` is no character of a space id, so no space can be shadowed by it)."""
+
+DEFAULT_DIALPLAN: Mapping[str, str] = MappingProxyType({"join": MENU})
+"""Without a ``[dialplan]`` table, ``sip:join@bridge`` reaches the menu."""
+
+
+@dataclass(frozen=True, slots=True)
+class GuessBounds:
+    """Wrong menu entries allowed a minute across calls (docs/security.md, "Dial-in")."""
+
+    ids_per_source: int = 10
+    """Unknown meeting IDs from one source address."""
+    pins_per_source: int = 3
+    """Wrong host PINs from one source address."""
+    pins_per_space: int = 10
+    """Wrong host PINs for one space, from anywhere: what a guesser with many addresses gets."""
+
 
 @dataclass(frozen=True, slots=True)
 class CallSettings:
     media_host: str = "127.0.0.1"
     version_header: str = "spacesVersion"
-    dialplan: Mapping[str, str] = field(default_factory=dict)
-    """Request-URI user → space id; a user that is not listed names the space itself."""
+    dialplan: Mapping[str, str] = field(default_factory=lambda: DEFAULT_DIALPLAN)
+    """Request-URI user → space id, or :data:`MENU`; a user that is not listed names the space
+    itself."""
     lobby_timeout: float = 300.0
     ringing_interval: float = 60.0
     lobby_answer: bool = False
@@ -32,11 +54,23 @@ class CallSettings:
     legacy_methods: frozenset[str] = frozenset({"sdp", "conference"})
     modern_methods: frozenset[str] = frozenset({"sdp", "info", "conference"})
 
+    menu: MenuRules = field(default_factory=MenuRules)
+    """The voice menu's timings and per-call bounds."""
+    guesses: GuessBounds = field(default_factory=GuessBounds)
+
     def route(self, user: str | None) -> str | None:
-        """The space a Request-URI user part names, or None (404)."""
+        """The space a Request-URI user part names, or None (404; the menu's numbers too)."""
         if not user:
             return None
-        return self.dialplan.get(user, user)
+        space = self.dialplan.get(user, user)
+        return None if space == MENU else space
+
+    def is_menu(self, user: str | None) -> bool:
+        """Whether a Request-URI user part is a number of the voice menu."""
+        return bool(user) and self.dialplan.get(user or "") == MENU
+
+    def menu_numbers(self) -> list[str]:
+        return [user for user, space in self.dialplan.items() if space == MENU]
 
     user_agents: tuple[tuple[str, frozenset[str]], ...] = ()
     """``(glob, methods)``: the first pattern matching an endpoint's User-Agent (case-insensitive)

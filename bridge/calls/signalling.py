@@ -155,6 +155,9 @@ class Signalling:
             # (RFC 3261 §13.2.1) and most admitted callers may talk; until then the relay's send
             # gate drops what the phone sends, and a re-INVITE follows if the server mutes it.
             direction = sdp.Direction.SENDRECV
+        elif call.phase is Phase.MENU:
+            # The menu's caller keys digits, in RTP too: it must be let send (docs/calls.md).
+            direction = sdp.Direction.SENDRECV
         elif call.waiting:
             # No media flows in the lobby (docs/behaviour.md, Lobby).
             direction = sdp.Direction.INACTIVE

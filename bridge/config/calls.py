@@ -1,12 +1,14 @@
-"""``[calls]`` (per-call behaviour: docs/behaviour.md, Phone to server, Server to phone and Lobby)
-and ``[dialplan]`` (aliases of spaces)."""
+"""``[calls]`` (per-call behaviour: docs/behaviour.md, Phone to server, Server to phone and Lobby;
+the voice menu: docs/calls.md) and ``[dialplan]`` (aliases of spaces, and the menu's numbers)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from ..calls.menu import MenuRules
+from ..calls.settings import MENU, GuessBounds
 from .values import ConfigError
 from .values import get as _get
 from .values import known as _known
@@ -34,10 +36,21 @@ class CallsConfig:
     user_agents: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """``[[calls.user_agents]] match = "Yealink*"``, ``signalling = [...]``: per-phone-model methods,
     first match wins (case-insensitive glob on User-Agent)."""
+    menu: MenuRules = field(default_factory=MenuRules)
+    """``menu_digit_timeout_seconds``, ``menu_silence_seconds``, ``menu_tries``: the voice menu."""
+    guesses: GuessBounds = field(default_factory=GuessBounds)
+    """``menu_ids_per_source``, ``menu_pins_per_source``, ``menu_pins_per_space``: wrong menu
+    entries allowed a minute across calls."""
 
 
 _SIGNALLING = ("sdp", "info", "conference")
 _DEFAULT = CallsConfig()
+_GUESSES = {
+    "menu_ids_per_source": "ids_per_source",
+    "menu_pins_per_source": "pins_per_source",
+    "menu_pins_per_space": "pins_per_space",
+}
+_MENU_KEYS = ("menu_digit_timeout_seconds", "menu_silence_seconds", "menu_tries", *_GUESSES)
 
 
 def read_calls(data: Mapping[str, Any], source: str) -> CallsConfig:
@@ -51,6 +64,7 @@ def read_calls(data: Mapping[str, Any], source: str) -> CallsConfig:
         "legacy_signalling",
         "modern_signalling",
         "user_agents",
+        *_MENU_KEYS,
     )
     _known(data, keys, source, "calls.")
     sequences: dict[str, str] = {}
@@ -115,11 +129,43 @@ def read_calls(data: Mapping[str, Any], source: str) -> CallsConfig:
         legacy_signalling=signalling["legacy_signalling"],
         modern_signalling=signalling["modern_signalling"],
         user_agents=tuple(agents),
+        menu=_menu(data, source),
+        guesses=_guesses(data, source),
     )
+
+
+def _menu(data: Mapping[str, Any], source: str) -> MenuRules:
+    rules = _DEFAULT.menu
+    tries = _get(data, "menu_tries", int, source, "calls.", rules.tries)
+    if not 1 <= tries <= 10:
+        raise ConfigError(source, "calls.menu_tries", "expected 1-10 tries")
+    timings = {}
+    for key, name in (
+        ("menu_digit_timeout_seconds", "digit_timeout"),
+        ("menu_silence_seconds", "silence"),
+    ):
+        value = _seconds(data, key, source, getattr(rules, name), "calls.")
+        if value < 1:
+            raise ConfigError(source, "calls." + key, "expected at least 1 second")
+        timings[name] = value
+    return MenuRules(tries=tries, **timings)
+
+
+def _guesses(data: Mapping[str, Any], source: str) -> GuessBounds:
+    counts = {}
+    for key, name in _GUESSES.items():
+        value = _get(data, key, int, source, "calls.", getattr(_DEFAULT.guesses, name))
+        if value < 1:
+            # Zero would shut the menu: an operator who wants no menu leaves it out of [dialplan].
+            raise ConfigError(source, "calls." + key, "expected at least 1 a minute")
+        counts[name] = value
+    return GuessBounds(**counts)
 
 
 def read_dialplan(data: Mapping[str, Any], source: str) -> dict[str, str]:
     for alias, space in data.items():
         if not isinstance(space, str) or not space:
-            raise ConfigError(source, f"dialplan.{alias}", "expected a space id (a string)")
+            raise ConfigError(
+                source, f"dialplan.{alias}", f'expected a space id (a string) or "{MENU}"'
+            )
     return dict(data)

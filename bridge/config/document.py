@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..calls.access import AuthConfig
+from ..calls.settings import DEFAULT_DIALPLAN
 from ..conference.server.config import ServerConfig
 from ..conference.server.mixer.config import JanusConfig
 from .auth import read_auth
@@ -48,8 +49,9 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     calls: CallsConfig = field(default_factory=CallsConfig)
-    dialplan: Mapping[str, str] = field(default_factory=dict)
-    """Request-URI user → space id aliases (``[dialplan]`` table)."""
+    dialplan: Mapping[str, str] = field(default_factory=lambda: DEFAULT_DIALPLAN)
+    """Request-URI user → space id aliases, or ``"@menu"`` (``[dialplan]`` table; without one,
+    ``join`` reaches the voice menu)."""
     server: ServerConfig | None = None
     """The ``[server]`` table: the embedded conference server's settings (default: a demo space)."""
     media_server: JanusConfig | None = field(default_factory=JanusConfig)
@@ -96,7 +98,9 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Config:
         auth=read_auth(_table(data, "auth", source), source),
         limits=read_limits(_table(data, "limits", source), source),
         calls=read_calls(_table(data, "calls", source), source),
-        dialplan=read_dialplan(_table(data, "dialplan", source), source),
+        dialplan=read_dialplan(_table(data, "dialplan", source), source)
+        if "dialplan" in data
+        else DEFAULT_DIALPLAN,
         server=_server(data, source),
         media_server=read_media_server(_table(data, "media_server", source), source),
     )

@@ -18,7 +18,7 @@ import collections
 import random
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final, cast
 
 import structlog
@@ -162,6 +162,18 @@ class MediaLeg:
         codec: Codec = "PCMU" if media.codec == "PCMU" else "PCMA"
         frames = prompts.frames(prompt, codec)
         media.play(frames, repeat_after=LOBBY_PAUSE if repeat else None)
+        self._relay.prompting(self)
+        return len(frames) * TICK
+
+    def play_all(self, prompts: Sequence[Prompt]) -> float:
+        """Play ``prompts`` one after the other, as one (a menu's "not found" then its question);
+        their duration in seconds, 0 when prompts are off or the call is not set up."""
+        media, recorded = self.media, self._relay.prompts
+        if media is None or recorded is None or not prompts:
+            return 0.0
+        codec: Codec = "PCMU" if media.codec == "PCMU" else "PCMA"
+        frames = tuple(frame for prompt in prompts for frame in recorded.frames(prompt, codec))
+        media.play(frames)
         self._relay.prompting(self)
         return len(frames) * TICK
 
