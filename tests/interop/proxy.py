@@ -121,14 +121,19 @@ def node_config(url: str, proxy: str) -> str:
 
 @contextlib.contextmanager
 def cluster(
-    workdir: pathlib.Path, *, count: int = 3, grace: float = 0.0, server_extra: str = ""
+    workdir: pathlib.Path,
+    *,
+    count: int = 3,
+    grace: float = 0.0,
+    server_extra: str = "",
+    mixer: bool = False,
 ) -> Iterator[Cluster]:
     """A conference server, ``count`` nodes against it, and Kamailio in front of them. Nodes a
-    test has killed are left as they are; the others must exit 0."""
+    test has killed are left as they are; the others must exit 0. ``mixer``: the server runs its
+    Janus (off by default: tests of many short calls need no audio mixed)."""
     server_port = free_port(LOOPBACK)
-    # Many short calls: the server mixes no audio here (docs/mixer.md covers the mixer itself).
-    mixer = "\n[media_server]\nenabled = false\n"
-    with conference_server(workdir, server_port, extra=server_extra, tables=mixer):
+    tables = "" if mixer else "\n[media_server]\nenabled = false\n"
+    with conference_server(workdir, server_port, extra=server_extra, tables=tables):
         url = f"http://{LOOPBACK}:{server_port}"
         nodes: list[Daemon] = []
         proxy: Kamailio | None = None

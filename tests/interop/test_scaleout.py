@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 import urllib.request
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -27,7 +28,8 @@ from tests.interop.proxy import (
     cluster,
     kamailio_binary,
 )
-from tests.interop.rtpphone import SipPhone
+from tests.interop.rtpphone import RtpSocket, SipPhone, Talker
+from tests.interop.test_mixer import A, B, C, first_loud, heard, hears, settle
 
 pytestmark = pytest.mark.interop
 
@@ -69,13 +71,16 @@ def _stat(result: subprocess.CompletedProcess[str]) -> tuple[int, int]:
     return int(ok[1]), int(failed[1])
 
 
-def phone_on(proxy_cluster: Cluster, node: int, tries: int = 40) -> SipPhone:
+def phone_on(
+    proxy_cluster: Cluster, node: int, *, media_port: int = 40000, name: str = "RTP Phone"
+) -> SipPhone:
     """A Python phone in an answered call that the proxy gave to node ``node`` (1-based): calls
     (each with a new Call-ID, so a new hash) until one lands there."""
     wanted = proxy_cluster.nodes[node - 1].host
+    tries = 40
     for _ in range(tries):
-        phone = SipPhone((proxy_cluster.proxy.host, proxy_cluster.proxy.port))
-        answer = phone.invite(40000)
+        phone = SipPhone((proxy_cluster.proxy.host, proxy_cluster.proxy.port), name=name)
+        answer = phone.invite(media_port)
         assert answer.status == 200, answer.first
         if f"{wanted}:" in (answer.header("contact") or ""):
             return phone
@@ -159,6 +164,29 @@ def test_phones_on_tcp_reach_the_nodes_over_udp(tmp_path: pathlib.Path) -> None:
         while sum(node.log().count("call ended") for node in proxy_cluster.nodes) < 30:
             assert time.monotonic() < deadline, proxy_cluster.describe()
             time.sleep(0.05)
+
+
+def test_phones_on_two_nodes_hear_each_other_through_the_servers_mixer(
+    tmp_path: pathlib.Path,
+) -> None:
+    """Each node relays its phone's audio to the conference server's Janus: phone A on node 1 and
+    phone B on node 3 each hear the other's tone, and not their own."""
+    with cluster(tmp_path, mixer=True) as proxy_cluster, ExitStack() as stack:
+        talkers = []
+        for node, (name, frequency) in ((1, ("Phone A", A)), (3, ("Phone B", B))):
+            media = stack.enter_context(RtpSocket())
+            phone = stack.enter_context(
+                phone_on(proxy_cluster, node, media_port=media.port, name=name)
+            )
+            stack.enter_context(Talker(media, phone.bridge_media, frequency=frequency))
+            talkers.append((name, media))
+        (_, a), (_, b) = talkers
+        joined = time.monotonic()
+        first_loud(b, joined, A, 5, "B")
+        first_loud(a, joined, B, 5, "A")
+        since, until = settle(time.monotonic())
+        hears(heard(a, since, until), [B], [A, C], "A")
+        hears(heard(b, since, until), [A], [B, C], "B")
 
 
 def test_a_draining_node_gets_no_new_calls_and_ends_its_own_with_bye(
