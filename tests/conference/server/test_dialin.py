@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
+from aiohttp import web
 
 from bridge.conference.client.client import SpacesClient
 from bridge.conference.client.errors import Forbidden, NotFound
@@ -116,5 +117,22 @@ def test_a_server_without_dial_in_ids_says_so() -> None:
                 assert not await client.dial_in_available()
         finally:
             await server.close()
+
+    asyncio.run(main())
+
+
+def test_a_server_without_the_dial_in_route_leaves_the_menu_unavailable() -> None:
+    async def main() -> None:
+        app = web.Application()  # no routes at all: every path answers 404
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        try:
+            async with SpacesClient(f"http://127.0.0.1:{port}", BRIDGE) as client:
+                assert not await client.dial_in_available()
+        finally:
+            await runner.cleanup()
 
     asyncio.run(main())
