@@ -386,13 +386,17 @@ class SipPhone:
         name: str = "RTP Phone",
         service: str = "demo",
         media_host: str | None = None,
+        contact_port: int | None = None,
     ) -> None:
+        """``contact_port``: the port written in Contact when it is not the socket's (a phone
+        behind a NAT names its own port, not the binding its packets come from)."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.bind((host, 0))
         self.sock.settimeout(0.05)
         self.host = host
         self.port = int(self.sock.getsockname()[1])
+        self.contact_port = contact_port or self.port
         self.target = target
         self.name = name
         self.service = service
@@ -468,7 +472,7 @@ class SipPhone:
             *(f"Route: {route}" for route in (self.routes if self.remote_tag else ())),
             f"Call-ID: {self.call_id}",
             f"CSeq: {cseq} {method if method != 'ACK' else 'ACK'}",
-            f"Contact: <sip:phone@{self._host}:{self.port}>",
+            f"Contact: <sip:phone@{self._host}:{self.contact_port}>",
             "Max-Forwards: 70",
         ]
         if body:
@@ -637,7 +641,7 @@ class SipPhone:
             f"To: {to}",
             f"Call-ID: {request.header('call-id')}",
             f"CSeq: {request.header('cseq')}",
-            f"Contact: <sip:phone@{self._host}:{self.port}>",
+            f"Contact: <sip:phone@{self._host}:{self.contact_port}>",
         ]
         if body:
             lines.append("Content-Type: application/sdp")

@@ -29,6 +29,7 @@ from tests.interop.proxy import (
     kamailio_binary,
 )
 from tests.interop.rtpphone import RtpSocket, SipPhone, Talker
+from tests.interop.scenario import Phone
 from tests.interop.test_mixer import A, B, C, first_loud, heard, hears, settle
 
 pytestmark = pytest.mark.interop
@@ -72,14 +73,23 @@ def _stat(result: subprocess.CompletedProcess[str]) -> tuple[int, int]:
 
 
 def phone_on(
-    proxy_cluster: Cluster, node: int, *, media_port: int = 40000, name: str = "RTP Phone"
+    proxy_cluster: Cluster,
+    node: int,
+    *,
+    media_port: int = 40000,
+    name: str = "RTP Phone",
+    contact_port: int | None = None,
 ) -> SipPhone:
     """A Python phone in an answered call that the proxy gave to node ``node`` (1-based): calls
     (each with a new Call-ID, so a new hash) until one lands there."""
     wanted = proxy_cluster.nodes[node - 1].host
     tries = 40
     for _ in range(tries):
-        phone = SipPhone((proxy_cluster.proxy.host, proxy_cluster.proxy.port), name=name)
+        phone = SipPhone(
+            (proxy_cluster.proxy.host, proxy_cluster.proxy.port),
+            name=name,
+            contact_port=contact_port,
+        )
         answer = phone.invite(media_port)
         assert answer.status == 200, answer.first
         if f"{wanted}:" in (answer.header("contact") or ""):
@@ -140,8 +150,10 @@ def test_calls_spread_over_the_nodes_and_a_mute_reaches_the_phone_through_the_pr
         assert direct is not None and direct.startswith(b"SIP/2.0 403 "), direct
 
         # A moderator mutes a phone that sits on node 2: the node's re-INVITE follows the
-        # dialog's route set, so it reaches the phone from the proxy, not from the node.
-        with phone_on(proxy_cluster, 2) as phone:
+        # dialog's route set, so it reaches the phone from the proxy, not from the node. The
+        # phone is behind a NAT: its Contact names a port its packets do not come from, and the
+        # proxy sends to where they do.
+        with phone_on(proxy_cluster, 2, contact_port=9) as phone:
             (entry,) = [a for a in roster(proxy_cluster.server_url) if a["attendeeType"] == "phone"]
             url = proxy_cluster.server_url
             path = f"{meeting(url)}/attendees/phone/{entry['attendeeId']}/mediastate"
@@ -153,7 +165,8 @@ def test_calls_spread_over_the_nodes_and_a_mute_reaches_the_phone_through_the_pr
 
 def test_phones_on_tcp_reach_the_nodes_over_udp(tmp_path: pathlib.Path) -> None:
     """A phone on TCP: the proxy record-routes twice (one entry per transport), talks UDP to the
-    nodes, and the phone's ACK and BYE find their node through both entries."""
+    nodes, the phone's ACK and BYE find their node through both entries, and a node's re-INVITE
+    finds the phone."""
     with cluster(tmp_path, count=2) as proxy_cluster:
         result = run_calls(proxy_cluster, tmp_path, calls=30, rate=20, transport="t1")
         assert result.returncode == 0, result.stdout[-3000:] + proxy_cluster.describe()
@@ -164,6 +177,29 @@ def test_phones_on_tcp_reach_the_nodes_over_udp(tmp_path: pathlib.Path) -> None:
         while sum(node.log().count("call ended") for node in proxy_cluster.nodes) < 30:
             assert time.monotonic() < deadline, proxy_cluster.describe()
             time.sleep(0.05)
+
+        # A node's request toward a TCP phone goes down the phone's own connection to the proxy.
+        scenario = Phone(name="TCP Phone").invite().expect_reinvite("sendonly").bye()
+        path = scenario.write(tmp_path / "tcp-phone.xml")
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            call = pool.submit(
+                sipp,
+                through(proxy_cluster),
+                str(path),
+                workdir=tmp_path,
+                transport="t1",
+                local_host=LOOPBACK,
+                timeout=30,
+            )
+            url = proxy_cluster.server_url
+            deadline = time.monotonic() + 10
+            while not (phones := [a for a in roster(url) if a["displayName"] == "TCP Phone"]):
+                assert time.monotonic() < deadline and not call.done(), proxy_cluster.describe()
+                time.sleep(0.05)
+            mute = f"{meeting(url)}/attendees/phone/{phones[0]['attendeeId']}/mediastate"
+            api(url, "POST", mute, {"audio": False})
+            result = call.result(60)
+        assert result.returncode == 0, result.stdout[-3000:] + proxy_cluster.describe()
 
 
 def test_phones_on_two_nodes_hear_each_other_through_the_servers_mixer(
