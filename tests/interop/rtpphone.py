@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from bridge.media.analysis import rms_dbfs
 from bridge.media.g711 import ULAW
@@ -654,7 +655,7 @@ def _branch() -> str:
 
 
 @contextlib.contextmanager
-def calling(target: Address, media_port: int, **kwargs: str) -> Iterator[SipPhone]:
+def calling(target: Address, media_port: int, **kwargs: Any) -> Iterator[SipPhone]:
     """A :class:`SipPhone` in an answered call (200) with its audio at ``media_port``; hung up at
     the end unless the bridge did."""
     with SipPhone(target, **kwargs) as phone:
