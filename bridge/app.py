@@ -230,7 +230,7 @@ class Bridge:
         live = ("calls", "dialplan", "limits", "ops.json_logs", "ops.log_level", "ops.sip_trace")
         restart = [
             name
-            for name in ("sip", "media", "drain", "conference", "server")
+            for name in ("sip", "media", "drain", "conference", "server", "auth")
             if getattr(new, name) != getattr(self.config, name)
         ]
         if new.ops.listen != self.config.ops.listen:
@@ -514,6 +514,7 @@ def call_settings(config: Config) -> CallSettings:
         max_joining=config.limits.max_joining,
         menu=calls.menu,
         guesses=calls.guesses,
+        proxies=config.limits.trusted_proxies,
     )
 
 

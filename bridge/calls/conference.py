@@ -307,7 +307,8 @@ class ConferenceCalls:
         self._calls[call.call_id] = call
         clog(call).info("call offered", attendee=call.display_name, menu=menu)
         self._joining += 1
-        self._spawn(self._answer_menu(call, source) if menu else self._join(call))
+        origin = self._settings.origin(request, source)
+        self._spawn(self._answer_menu(call, origin) if menu else self._join(call))
 
     async def _join(self, call: Call) -> None:
         try:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from ..sip import Request
 from .menu import MenuRules
 from .policy import KeyMap
 from .version import Generation
@@ -57,6 +59,26 @@ class CallSettings:
     menu: MenuRules = field(default_factory=MenuRules)
     """The voice menu's timings and per-call bounds."""
     guesses: GuessBounds = field(default_factory=GuessBounds)
+    proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    """Trusted SIP proxies in front (``[limits] trusted_proxies``): behind one, a caller's
+    address is the one the proxy received its request from (see :meth:`origin`)."""
+
+    def origin(self, request: Request, source: str) -> str:
+        """The caller's address for per-source bounds (the menu's guesses): ``source``, or when
+        that is a trusted proxy, the address the proxy says it received the request from: the
+        Via below its own (its ``received`` parameter, RFC 3261 §18.2.1, else its host). A proxy
+        that is not trusted could write anything there, so only a listed one is believed."""
+        if not self.proxies:
+            return source
+        try:
+            address = ipaddress.ip_address(source)
+        except ValueError:
+            return source
+        vias = request.vias
+        if len(vias) < 2 or not any(address in network for network in self.proxies):
+            return source
+        below = vias[1]
+        return (below.received or below.host).strip("[]")
 
     def route(self, user: str | None) -> str | None:
         """The space a Request-URI user part names, or None (404; the menu's numbers too)."""

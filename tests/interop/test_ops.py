@@ -118,4 +118,8 @@ def test_sighup_reloads_the_dialplan_and_refuses_a_bad_file(tmp_path: pathlib.Pa
         config.write_text(good.replace("grace_seconds = 0.0", "grace_seconds = 1.0"))
         daemon.signal(signal.SIGHUP)
         daemon.wait_log("configuration reloaded", "needs_restart=\\[drain\\]")
+        # Who may call is read at start: a change is named, not silently ignored.
+        config.write_text(good + '\n[auth]\nallow = ["127.0.0.0/8"]\n')
+        daemon.signal(signal.SIGHUP)
+        daemon.wait_log("configuration reloaded", "needs_restart=\\[auth\\]")
         assert get(daemon.ops_url + "/healthz")[0] == 200
