@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from tests.interop.baresip import running_baresip
 from tests.interop.harness import LOOPBACK, MODERATOR, Daemon, running_daemon
 from tests.interop.meeting import Moderator
 from tests.interop.rtpphone import RtpSocket, SipPhone, press
@@ -212,3 +213,17 @@ def test_a_trunk_did_reaches_the_menu_and_silence_hears_goodbye(tmp_path: pathli
             hear(media, GOODBYE, timeout=8)
             wait_bye(phone)
         assert sample(metrics(daemon), "spaces_bridge_menu_calls_total", outcome="silence") == 1
+
+
+def test_baresip_dials_the_menu_and_keys_the_meeting_id(tmp_path: pathlib.Path) -> None:
+    """What a person does after `make run`: a real softphone calls `sip:join@…`, keys the meeting
+    ID as it sends keys (RFC 4733 events), and is in the meeting."""
+    with menu_daemon(tmp_path) as daemon, running_baresip(tmp_path, display="Softphone") as phone:
+        phone.dial(f"sip:join@{LOOPBACK}:{daemon.port}")
+        phone.wait_event("CALL_ESTABLISHED", timeout=10)
+        daemon.wait_log("menu started")
+        phone.command("sndcode", "1000#")
+        entry = Moderator(daemon, "demo").phone("Softphone", timeout=15)
+        assert entry["admitted"] and entry["role"] == "guest", entry
+        phone.hangup()
+        phone.wait_event("CALL_CLOSED")
