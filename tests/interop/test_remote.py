@@ -9,7 +9,7 @@ import pytest
 
 from tests.interop.harness import free_port, running_daemon
 from tests.interop.meeting import Moderator, phone_call
-from tests.interop.remote import BRIDGE_TOKEN, conference_server
+from tests.interop.remote import BRIDGE_TOKEN, TOKEN_ENV, conference_server, remote_config
 from tests.interop.scenario import Phone
 
 pytestmark = pytest.mark.interop
@@ -59,3 +59,23 @@ def test_keys_get_503_while_the_server_is_down(tmp_path: pathlib.Path) -> None:
             server.terminate()
             assert server.wait(10) == 0
         daemon.wait_log("conference unreachable")
+
+
+def test_a_remote_server_without_dial_in_ids_leaves_the_menu_number_unavailable(
+    tmp_path: pathlib.Path,
+) -> None:
+    """The server's spaces have no dial-in ID: the daemon says at start that its menu number
+    answers 404, and it does; a space's own URI still joins."""
+    port = free_port()
+    (tmp_path / "bridge").mkdir()
+    remote = remote_config(f"http://127.0.0.1:{port}")
+    with (
+        conference_server(tmp_path, port, tables="\n[media_server]\nenabled = false\n"),
+        running_daemon(tmp_path / "bridge", extra_config=remote, env=TOKEN_ENV) as daemon,
+    ):
+        daemon.wait_log("dial-in unavailable", r"call=sip:join@")
+        with phone_call(daemon, Phone().refused(404), tmp_path, service="join"):
+            pass
+        (tmp_path / "direct").mkdir()
+        with phone_call(daemon, Phone().invite().bye(), tmp_path / "direct"):
+            pass
