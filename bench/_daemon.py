@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import pathlib
@@ -183,9 +184,13 @@ def daemon(
     extra: str = "",
     gc_pauses_to: pathlib.Path | None = None,
     tracemalloc_to: pathlib.Path | None = None,
+    relay: bool = False,
 ) -> Iterator[Target]:
     """``spaces-bridge run`` on SERVER_CORE, UDP only, warnings-only logs. Without
     ``conference_url`` it runs the embedded conference server (its API on ``server_port``).
+    The media relay is off unless ``relay``: the signalling figures are compared with a stateless
+    SIP responder that relays nothing, and sipp's calls send no RTP (``bench/media.py`` measures
+    the relay).
     ``gc_pauses_to`` times every cyclic garbage collection and writes them (generation,
     seconds) to that file as JSON when the daemon exits: read it with :func:`gc_pauses`.
     ``tracemalloc_to`` (an experiment too: it slows the daemon) traces allocations and writes
@@ -201,6 +206,7 @@ def daemon(
     config.write_text(
         f'[sip]\nlisten = ["udp:{HOST}:{port}"]\n'
         f'[media]\nhost = "{HOST}"\nport_min = {media}\nport_max = {media + 200}\n'
+        f"relay = {'true' if relay else 'false'}\n"
         f'[ops]\nlisten = "{ops}"\nlog_level = "warning"\n'
         "[drain]\ngrace_seconds = 0\nbye_wait_seconds = 1\n" + LIMITS + conference + extra
     )
@@ -282,7 +288,7 @@ def _command(gc_pauses_to: pathlib.Path | None, tracemalloc_to: pathlib.Path | N
     if tracemalloc_to is not None:
         code += TRACEMALLOC.format(path=str(tracemalloc_to))
     code += "from bridge.cli import main\nsys.exit(main(sys.argv[1:]))\n"
-    return [sys.executable, "-c", code]
+    return [sys.executable, "-P", "-c", code]  # -P: PYTHONPATH (the compiled build) first
 
 
 @contextlib.contextmanager
@@ -485,6 +491,15 @@ def _version(argv: list[str], pattern: str) -> str:
     return "not installed"
 
 
+def build() -> str:
+    """Which build of the sans-IO layers runs: the daemon inherits this process's PYTHONPATH,
+    which ``make bench`` points at the mypyc-compiled copy (scripts/compile.py) when it was built."""
+    spec = importlib.util.find_spec("bridge.sip.parser")
+    origin = spec.origin if spec is not None else None
+    compiled = origin is not None and not origin.endswith(".py")
+    return "bridge: sans-IO layers compiled (mypyc)" if compiled else "bridge: pure Python"
+
+
 def machine(*, with_kamailio: bool = False) -> str:
     """Cores, CPU model, kernel and the versions that matter for the figures."""
     model = "?"
@@ -499,6 +514,7 @@ def machine(*, with_kamailio: bool = False) -> str:
         f"Python {platform.python_version()}",
         f"uvloop {importlib.metadata.version('uvloop')}",
         "sipp " + _version(["sipp", "-v"], r"SIPp v?(\S+)"),
+        build(),
     ]
     if with_kamailio:
         parts.append("kamailio " + _version([kamailio_binary(), "-v"], r"kamailio (\S+)"))

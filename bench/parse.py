@@ -11,6 +11,7 @@ import platform
 import sys
 import time
 
+from bridge.sip import parser
 from bridge.sip.message import Request
 from bridge.sip.parser import parse_message
 
@@ -90,7 +91,11 @@ def rate(fn: object, seconds: float = 2.0) -> float:
 
 
 def main() -> None:
-    print(f"python {sys.version.split()[0]} on {platform.machine()}, message {len(INVITE)} bytes")
+    build = "pure Python" if (parser.__file__ or "").endswith(".py") else "compiled (mypyc)"
+    print(
+        f"python {sys.version.split()[0]} on {platform.machine()}, message {len(INVITE)} bytes, "
+        f"parser {build}"
+    )
     print(f"{'case':<44}{'msgs/s':>12}{'us/msg':>10}")
     for name, fn in (
         ("split + start line + headers (no typed read)", split_only),
