@@ -2,7 +2,7 @@
 :class:`~bridge.calls.menu.Menu` with the relay's keys and prompts, the conference server's dial-in
 route and one timer per call, and holds the bounds on guessing across calls
 (:class:`~bridge.calls.menu.Guesses`). What happens once the caller chose a meeting is the call
-layer's (``ConferenceCalls``): the ``enter`` callback joins it like any call.
+layer's (:class:`~bridge.calls.menuentry.MenuEntry`): the ``enter`` callback joins it like any call.
 
 Logs never carry the digits: an ID or a PIN is said to be unknown, wrong or refused, nothing more.
 """
