@@ -15,15 +15,17 @@ Event order, the same for every action: the action's own event first (``muting``
 events…), then the state changes it caused (``tracksstatus`` and ``app.event.attendee.*``), then the
 commands to endpoints (``request.tracksstatus.change``), so that a client has seen the new state when it
 is told to follow it.
+
+The actions are grouped by subject: this module holds the queries, the meetings and the attendees'
+own actions; :mod:`.floor` mute all and the hands; :mod:`.lobby` the lobby; :mod:`.spaces` the state
+they share and the lookups each starts with.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
 
 from ..wire import (
-    SERVER_SENDER,
     Category,
     GuestPolicy,
     Hand,
@@ -34,19 +36,16 @@ from ..wire import (
     Role,
 )
 from . import rules
-from .config import SpaceConfig
-from .dialin import DialIn
 from .errors import (
-    BadRequest,
     Conflict,
     Forbidden,
     GuestDenied,
-    MeetingEnded,
     NotFound,
     PreventUnmuting,
 )
+from .floor import FloorActions
+from .lobby import LobbyActions
 from .model import (
-    DEFAULT_CAPACITY,
     JSON,
     Attendee,
     Caller,
@@ -63,24 +62,8 @@ ENDED_KEPT = 16
 """Ended meetings kept per space so that late callers read ``state: ended`` instead of 404."""
 
 
-class Conference:
+class Conference(FloorActions, LobbyActions):
     """Spaces, meetings and attendees, and every action of the API contract on them."""
-
-    def __init__(
-        self,
-        spaces: Iterable[SpaceConfig],
-        *,
-        ids: Callable[[], str],
-        now: Callable[[], float],
-        capacity: int = DEFAULT_CAPACITY,
-    ) -> None:
-        spaces = tuple(spaces)
-        self._spaces = {s.id: Space(s.id, s.name, s.settings) for s in spaces}
-        self.dial_in = DialIn(spaces)
-        """Spaces by dial-in ID (the voice menu's routes); fixed, like the spaces."""
-        self._ids = ids
-        self._now = now
-        self._capacity = capacity
 
     # ----------------------------------------------------------------- queries
 
@@ -377,274 +360,7 @@ class Conference:
             events += rules.raise_hand(space, a)
         return Outcome(tuple(events), {"attendeeId": a.id, "applied": False})
 
-    # --------------------------------------------------------------- mute all
-
-    def mute_all(
-        self,
-        caller: Caller,
-        space_id: str,
-        meeting_id: str,
-        *,
-        exclusions: Iterable[str] = (),
-        initiator: str | None = None,
-    ) -> Outcome:
-        """``POST …/muteall``: mute everyone but the initiator and the exclusion list.
-
-        A moderator token's own attendees count as initiators (the caller is always excluded); a bridge
-        must name one of its own moderator attendees. Unknown ids in the exclusion list are ignored:
-        phones leave while a moderator picks whom to spare.
-        """
-        space = self._space(space_id)
-        meeting = self._active(space, meeting_id)
-        if caller.role is Role.MODERATOR:
-            if initiator is not None:
-                initiators = [rules.target(meeting, initiator, None).id]
-            else:
-                initiators = [
-                    a.id for a in meeting.attendees.values() if a.owner == caller.token_name
-                ]
-        elif caller.role is Role.BRIDGE and initiator is not None:
-            a = rules.target(meeting, initiator, None)
-            if a.owner != caller.token_name or a.role is not Role.MODERATOR:
-                raise Forbidden("a bridge mutes all only for one of its own moderator attendees")
-            initiators = [a.id]
-        else:
-            raise Forbidden(f"a {caller.role} token may not mute all")
-        spared = list(initiators)
-        spared += [i for i in exclusions if i in meeting.attendees and i not in spared]
-        first = initiators[0] if initiators else None
-        sender = first or SERVER_SENDER
-        events = [Event(Category.ALL_MUTING, space.id, {"initiator": first}, sender)]
-        muted = [a for a in meeting.attendees.values() if a.id not in spared]
-        for a in muted:
-            # An accepted hand is a permission to unmute; mute all takes it back with the audio.
-            events += rules.apply_media(space, a, False, None, None, admin=False, clear_hand=True)
-        exclude = [{"attendeeId": i} for i in spared]
-        events.append(Event(Category.ALL_MUTED, space.id, {"exclude": exclude}, sender))
-        events += [
-            Event(Category.REQUEST_TRACKSSTATUS, space.id, a.tracks()) for a in muted if a.legacy
-        ]
-        return Outcome(tuple(events), {"muted": [a.id for a in muted]})
-
-    # ------------------------------------------------------------------ hands
-
-    def raise_hand(
-        self,
-        caller: Caller,
-        space_id: str,
-        meeting_id: str,
-        *,
-        attendee_id: str | None = None,
-        attendee_type: str | None = None,
-    ) -> Outcome:
-        """``POST …/raisedhands`` for the caller's own attendee (named, or its only one in the
-        meeting). Idempotent: a raised or accepted hand stays as it is, without events."""
-        space = self._space(space_id)
-        meeting = self._active(space, meeting_id)
-        if attendee_id is None:
-            own = [a for a in meeting.attendees.values() if a.owner == caller.token_name]
-            if not own:
-                raise NotFound(f"{caller.token_name} has no attendee in meeting {meeting.id}")
-            if len(own) > 1:
-                raise BadRequest("attendeeId is required: the token has several attendees here")
-            a = own[0]
-        else:
-            a = rules.target(meeting, attendee_id, attendee_type)
-        if a.owner != caller.token_name:
-            raise Forbidden(f"only attendee {a.id}'s own client may raise its hand", "not_owner")
-        if not a.admitted:
-            raise Conflict(f"attendee {a.id} is waiting in the lobby", "not_admitted")
-        events = rules.raise_hand(space, a) if a.hand is Hand.LOWERED else []
-        return Outcome(tuple(events), {"attendeeId": a.id, "hand": str(a.hand)})
-
-    def accept_hand(
-        self,
-        caller: Caller,
-        space_id: str,
-        meeting_id: str,
-        attendee_id: str,
-        attendee_type: str | None,
-    ) -> Outcome:
-        """``…/raisedhands/accept`` (moderator): the hand becomes ``accepted``; the media state does not
-        change (the attendee unmutes itself, which is now allowed)."""
-        rules.require_moderator(caller, "accept a raised hand")
-        space = self._space(space_id)
-        meeting = self._active(space, meeting_id)
-        a = rules.target(meeting, attendee_id, attendee_type)
-        if a.hand is not Hand.RAISED:
-            raise Conflict(f"attendee {a.id}'s hand is {a.hand}, not raised", "hand_not_raised")
-        a.hand = Hand.ACCEPTED
-        events = [
-            rules.permission(space, a, Permission.UNMUTE, PermissionState.GRANTED, SERVER_SENDER),
-            Event(Category.ATTENDEE_UPDATED, space.id, a.to_json()),
-        ]
-        return Outcome(tuple(events), {"attendeeId": a.id, "hand": str(a.hand)})
-
-    def lower_hand(
-        self,
-        caller: Caller,
-        space_id: str,
-        meeting_id: str,
-        attendee_id: str,
-        attendee_type: str | None,
-    ) -> Outcome:
-        """``…/raisedhands/lower``: ``REJECTED`` by a moderator, ``WITHDRAWN`` by the owner.
-
-        Lowering an accepted hand takes the permission back: under "prevent unmuting" an unmuted
-        attendee is muted with it (the invariant of this module)."""
-        space = self._space(space_id)
-        meeting = self._active(space, meeting_id)
-        a = rules.target(meeting, attendee_id, attendee_type)
-        admin = rules.self_or_admin(caller, a, "lower the hand of")
-        if a.hand is Hand.LOWERED:
-            return Outcome((), {"attendeeId": a.id, "hand": str(a.hand)})
-        a.hand = Hand.LOWERED
-        state = PermissionState.REJECTED if admin else PermissionState.WITHDRAWN
-        events = [
-            rules.permission(space, a, Permission.UNMUTE, state, SERVER_SENDER if admin else a.id)
-        ]
-        if a.audio and not rules.may_unmute(space, a):
-            events += rules.force_mute(space, a)
-        else:
-            events.append(Event(Category.ATTENDEE_UPDATED, space.id, a.to_json()))
-        return Outcome(tuple(events), {"attendeeId": a.id, "hand": str(a.hand)})
-
-    # ------------------------------------------------------------------ lobby
-
-    def request_admission(
-        self,
-        caller: Caller,
-        space_id: str,
-        meeting_id: str,
-        attendee_id: str,
-        attendee_type: str | None,
-    ) -> Outcome:
-        """``POST …/meetingpermissions`` by the owner of a waiting attendee: queued, and announced now
-        if a moderator is present (else when one joins). Asking twice keeps the first place."""
-        space = self._space(space_id)
-        meeting = self._active(space, meeting_id)
-        a = rules.target(meeting, attendee_id, attendee_type)
-        if a.owner != caller.token_name:
-            raise Forbidden(f"only attendee {a.id}'s own client may ask to join", "not_owner")
-        if a.admitted:
-            raise Conflict(f"attendee {a.id} is already admitted", "already_admitted")
-        events: list[Event] = []
-        if a.id not in meeting.lobby:
-            meeting.lobby[a.id] = self._now()
-            if meeting.moderator_present():
-                events.append(rules.requested(space, a, Permission.MEETING_JOIN))
-        return Outcome(tuple(events), {"attendeeId": a.id, "state": "REQUESTED"})
-
-    def allow(
-        self,
-        caller: Caller,
-        space_id: str,
-        meeting_id: str,
-        attendee_id: str,
-        *,
-        remember: bool = False,
-    ) -> Outcome:
-        """``…/meetingpermissions/allow`` (moderator). ``remember`` makes the policy ALWAYS_ACCEPT and
-        admits every other waiting attendee too."""
-        return self._settle(
-            caller, space_id, meeting_id, attendee_id, allow=True, remember=remember
-        )
-
-    def deny(
-        self,
-        caller: Caller,
-        space_id: str,
-        meeting_id: str,
-        attendee_id: str,
-        *,
-        remember: bool = False,
-    ) -> Outcome:
-        """``…/meetingpermissions/deny`` (moderator): the attendee is removed. ``remember`` makes the
-        policy ALWAYS_DENY and turns every other waiting attendee away too."""
-        return self._settle(
-            caller, space_id, meeting_id, attendee_id, allow=False, remember=remember
-        )
-
-    def _settle(
-        self,
-        caller: Caller,
-        space_id: str,
-        meeting_id: str,
-        attendee_id: str,
-        *,
-        allow: bool,
-        remember: bool,
-    ) -> Outcome:
-        rules.require_moderator(caller, "admit or refuse guests")
-        space = self._space(space_id)
-        meeting = self._active(space, meeting_id)
-        a = rules.target(meeting, attendee_id, None)
-        if a.admitted:
-            raise Conflict(f"attendee {a.id} is not in the lobby", "not_in_lobby")
-        waiting = [a]
-        events: list[Event] = []
-        if remember:
-            policy = GuestPolicy.ALWAYS_ACCEPT if allow else GuestPolicy.ALWAYS_DENY
-            space.settings = dataclasses.replace(space.settings, guest_policy=policy)
-            events.append(
-                Event(Category.SETTINGS_UPDATED, space.id, {"settings": space.settings.to_json()})
-            )
-            waiting += [w for w in meeting.attendees.values() if not w.admitted and w is not a]
-        for w in waiting:
-            events += (
-                self._admit(space, meeting, w) if allow else self._turn_away(space, meeting, w)
-            )
-        state = "GRANTED" if allow else "REJECTED"
-        return Outcome(tuple(events), {"attendeeId": a.id, "state": state})
-
-    def _admit(self, space: Space, meeting: Meeting, a: Attendee) -> list[Event]:
-        meeting.lobby.pop(a.id, None)
-        a.admitted = True
-        events = [
-            rules.permission(
-                space, a, Permission.MEETING_JOIN, PermissionState.GRANTED, SERVER_SENDER
-            )
-        ]
-        muted_on_entry = rules.mutes_on_entry(space, a)
-        a.audio = not muted_on_entry
-        if a.audio:
-            events.append(Event(Category.TRACKSSTATUS, space.id, a.tracks(), a.id))
-        events.append(Event(Category.ATTENDEE_UPDATED, space.id, a.to_json()))
-        if muted_on_entry:
-            events.append(Event(Category.REQUEST_TRACKSSTATUS, space.id, a.tracks()))
-        if a.role is Role.MODERATOR:
-            events += rules.announce_lobby(space, meeting)
-        return events
-
-    def _turn_away(self, space: Space, meeting: Meeting, a: Attendee) -> list[Event]:
-        meeting.lobby.pop(a.id, None)
-        del meeting.attendees[a.id]
-        return [
-            rules.permission(
-                space, a, Permission.MEETING_JOIN, PermissionState.REJECTED, SERVER_SENDER
-            ),
-            Event(Category.ATTENDEE_LEFT, space.id, a.to_json()),
-        ]
-
     # ---------------------------------------------------------------- helpers
-
-    def _space(self, space_id: str) -> Space:
-        space = self._spaces.get(space_id)
-        if space is None:
-            raise NotFound(f"no space {space_id}")
-        return space
-
-    def _meeting(self, space: Space, meeting_id: str) -> Meeting:
-        meeting = space.meetings.get(meeting_id)
-        if meeting is None:
-            raise NotFound(f"no meeting {meeting_id} in space {space.id}")
-        return meeting
-
-    def _active(self, space: Space, meeting_id: str) -> Meeting:
-        meeting = self._meeting(space, meeting_id)
-        if meeting.state is MeetingState.ENDED:
-            raise MeetingEnded(meeting.id)
-        return meeting
 
     def _start(self, space: Space) -> Meeting:
         meeting = Meeting(self._ids(), space.id, self._now())
