@@ -2,7 +2,8 @@
 plain-RTP participant per phone attendee and one WebRTC participant per browser attendee, in a
 Janus this object starts and supervises.
 
-The server speaks meeting and attendee ids; Janus numeric room and participant ids stay in here.
+The server speaks meeting and attendee ids; Janus numeric room and participant ids stay in the
+plane (here, and in :mod:`.events`, which routes Janus's own events by them).
 Every Janus handle is this object's: a participant can undo a moderator's ``mute`` with
 ``configure`` on its own handle, so no handle is ever given out, and mutes are the room
 administrator's ``mute``/``unmute`` (with the room secret) on a handle of its own.
@@ -35,6 +36,7 @@ from .audiobridge import (
     join_webrtc,
     renegotiation,
 )
+from .events import JanusEvents
 from .janus import JanusConfig, JanusProcess
 from .rooms import (
     BrowserCandidate,
@@ -79,9 +81,8 @@ class MediaPlane:
         self.on_talking: Talking | None = None
         self.on_browser_lost: BrowserLost | None = None
         self.on_browser_candidate: BrowserCandidate | None = None
-        self._handles: dict[int, tuple[Room, Member]] = {}  # a browser's handle -> it
-        self._room_ids: dict[int, Room] = {}  # Janus's room number -> the room
-        self._tasks: set[asyncio.Task[None]] = set()  # callbacks of Janus's events, in flight
+        # Janus's room and handle numbers -> the rooms and browsers its events are about.
+        self._events = JanusEvents(self, detach=self._detach_lost)
         self._client: AudioBridgeClient | None = None
         self._control: int | None = None  # the handle room requests and mutes go through
         self._generation = 0
@@ -260,12 +261,12 @@ class MediaPlane:
         room = self._rooms.pop(meeting_id, None)
         if room is None:
             return
-        self._room_ids.pop(room.room, None)
+        self._events.rooms.pop(room.room, None)
         async with room.lock:
             room.ended = True
             for member in room.members.values():
                 if member.handle is not None:
-                    self._handles.pop(member.handle, None)
+                    self._events.handles.pop(member.handle, None)
             client, control = self._client, self._control
             if client is None or control is None or room.generation != self._generation:
                 return
@@ -349,7 +350,7 @@ class MediaPlane:
         room = self._rooms.get(meeting_id)
         if room is None:
             room = self._rooms[meeting_id] = Room(meeting_id, next(self._ids))
-            self._room_ids[room.room] = room
+            self._events.rooms[room.room] = room
         return room
 
     async def _replace(self, client: AudioBridgeClient, room: Room, attendee_id: str) -> None:
@@ -416,11 +417,11 @@ class MediaPlane:
         # Known before the answer: Janus's first events about this handle may come with it.
         browser.participant, browser.handle = participant, handle
         browser.generation, browser.joined_at = self._generation, time.monotonic()
-        self._handles[handle] = (room, browser)
+        self._events.handles[handle] = (room, browser)
         try:
             _, answer = await client.negotiate(handle, body, offer)
         except JanusError:
-            self._handles.pop(handle, None)
+            self._events.handles.pop(handle, None)
             with contextlib.suppress(JanusError):
                 await client.detach(handle)
             raise
@@ -430,7 +431,7 @@ class MediaPlane:
         if member.handle is None or not self._live(member):
             return
         # Forgotten first: the hangup Janus sends for a browser we detach is not a loss.
-        self._handles.pop(member.handle, None)
+        self._events.handles.pop(member.handle, None)
         # Detaching alone would remove the participant too; leave first so that it is out of
         # the mix before we answer.
         with contextlib.suppress(JanusError):
@@ -440,78 +441,12 @@ class MediaPlane:
         member.handle = None
 
     # -- Janus's events ---------------------------------------------------------------------------
-    def _on_event(self, event: dict[str, Any]) -> None:
-        """Talking changes for browsers, and a browser's PeerConnection news. Called from the
-        long poll: whatever the server must do runs in a task of its own, in arrival order."""
-        kind = event.get("janus")
-        data = (event.get("plugindata") or {}).get("data") or {}
-        if kind == "event" and data.get("audiobridge") in ("talking", "stopped-talking"):
-            self._talking_event(data)
-            return
-        found = self._handles.get(int(event.get("sender") or 0))
-        if found is None:
-            return
-        room, browser = found
-        if kind == "webrtcup":
-            log.info(
-                "browser audio up",
-                meeting=room.meeting_id,
-                attendee=browser.attendee_id,
-                ms=round((time.monotonic() - browser.joined_at) * 1000, 1),
-            )
-        elif kind == "media":
-            log.info(
-                "browser audio",
-                attendee=browser.attendee_id,
-                receiving=event.get("receiving"),
-                type=event.get("type"),
-            )
-        elif kind == "trickle" and isinstance(event.get("candidate"), dict):
-            if self.on_browser_candidate is not None:
-                candidate = event["candidate"]
-                self._spawn(
-                    self.on_browser_candidate(room.meeting_id, browser.attendee_id, candidate)
-                )
-        elif kind == "hangup":
-            reason = str(event.get("reason") or "hangup")
-            self._handles.pop(browser.handle or 0, None)
-            if room.members.get(browser.attendee_id) is browser:
-                del room.members[browser.attendee_id]
-            self._spawn(self._detach_lost(browser))
-            log.info("browser audio hung up", attendee=browser.attendee_id, reason=reason)
-            if self.on_browser_lost is not None:
-                self._spawn(self.on_browser_lost(room.meeting_id, browser.attendee_id, reason))
-
-    def _talking_event(self, data: dict[str, Any]) -> None:
-        # Every handle in the room gets its own copy: only a change of ours goes on.
-        room = self._room_ids.get(int(data.get("room") or 0))
-        if room is None:
-            return
-        talking = data.get("audiobridge") == "talking"
-        participant = int(data.get("id") or 0)
-        for member in room.members.values():
-            if member.participant == participant and member.talking != talking:
-                member.talking = talking
-                if self.on_talking is not None:
-                    self._spawn(self.on_talking(room.meeting_id, member.attendee_id, talking))
-
     async def _detach_lost(self, browser: Member) -> None:
         client, handle = self._client, browser.handle
         browser.handle = None
         if client is not None and handle is not None and self._live(browser):
             with contextlib.suppress(JanusError):
                 await client.detach(handle)
-
-    def _spawn(self, work: Awaitable[None]) -> None:
-        async def run() -> None:
-            try:
-                await work
-            except Exception:
-                log.exception("a media event was not handled")
-
-        task = asyncio.create_task(run(), name="media event")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _on_restart(self) -> None:
         await self._resync("janus restarted")
@@ -545,7 +480,7 @@ class MediaPlane:
                 keepalive_interval=self.janus.config.keepalive_interval,
                 on_lost=self._on_lost,
             )
-            client.on_event = self._on_event
+            client.on_event = self._events.on_event
             try:
                 await client.connect()
                 control = await client.attach()
@@ -555,7 +490,7 @@ class MediaPlane:
                 return
             self._generation += 1
             self._client, self._control = client, control
-            self._handles.clear()
+            self._events.handles.clear()
             joined = 0
             for room in list(self._rooms.values()):
                 async with room.lock:
