@@ -13,7 +13,7 @@ from ..conference.client.client import SpacesClient
 from ..conference.client.errors import PreventUnmuting, SpacesError, is_refusal
 from ..conference.wire import PHONE
 from ..ops.metrics import Metrics
-from ..sip import Endpoint, RemoteProtocolError, Request, bodies, sdp
+from ..sip import Endpoint, RemoteProtocolError, Request, bodies, offer_answer, sdp
 from . import infopackage, policy
 from .call import Call, Phase, Unreachable, clog
 from .settings import CallSettings
@@ -88,7 +88,7 @@ class Actions:
                 self._endpoint.respond(rid, 488, "No Audio Stream", now=now)
                 return
             video = _first(offer, "video")
-            held = sdp.is_hold(offer)
+            held = offer_answer.is_hold(offer)
             resumed = call.state.held and not held
             commands = policy.on_offer(
                 call.state,

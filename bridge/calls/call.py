@@ -116,7 +116,7 @@ class Call:
     """Our SDP in the lobby's 183 (early media), which the 200 repeats; only while waiting."""
     offer_shape: tuple[sdp.MediaDescription, ...] | None = None
     """The m-lines of our last SDP in the dialog, which re-offers keep (RFC 3264 §8), as
-    :func:`~bridge.sip.sdp.offer_shape` gives them: one copy shared by the calls answered alike."""
+    :func:`~bridge.sip.offer_answer.offer_shape` gives them: one copy shared by the calls answered alike."""
     offer_request: int | None = None
     """Our re-INVITE in flight, and the audio state it offers: a sub-state beside the phase, since
     offers come and go many times in one phase."""

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import structlog
 
 from ..ops.metrics import Metrics
-from ..sip import DialogId, Endpoint, LocalProtocolError, sdp
+from ..sip import DialogId, Endpoint, LocalProtocolError, offer_answer, sdp
 from . import infopackage, policy
 from .audio import ACCEPT, PTIME, CallAudio, relay_ports
 from .call import Call, Phase, Step, clog
@@ -166,7 +166,7 @@ class Signalling:
             # surface); what it sends meanwhile ends at the anchor, and the server has it muted.
             direction = sdp.Direction.SENDRECV
         if offer is None:
-            local = sdp.build_offer(
+            local = offer_answer.build_offer(
                 local_address=self.settings.media_host,
                 ports=ports,
                 session_id=call.session_id,
@@ -176,7 +176,7 @@ class Signalling:
                 username=self._endpoint.config.agent,
             )
         else:
-            local = sdp.build_answer(
+            local = offer_answer.build_answer(
                 offer,
                 local_address=self.settings.media_host,
                 ports=ports,
@@ -193,7 +193,7 @@ class Signalling:
         if not reoffer and audio is not None:
             # Our SDP receives from the phone = the phone may send.
             call.state.signalled_audio = audio.direction.receives
-        shape = sdp.offer_shape(local.media)
+        shape = offer_answer.offer_shape(local.media)
         call.offer_shape = self._shapes.get(shape)
         if call.offer_shape is None:
             if len(self._shapes) >= SHAPES_KEPT:

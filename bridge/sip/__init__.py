@@ -4,10 +4,11 @@ go in; bytes, deadlines and events come out. It does no I/O, reads no clock, and
 application that runs it: that application names it and says what it serves (:class:`EndpointConfig`).
 
 The names below are its API, as h11's are: other layers import them from ``bridge.sip``. ``sdp``,
-``bodies`` and ``conference_info`` are public modules too, for their helpers and constants.
+``offer_answer``, ``bodies`` and ``conference_info`` are public modules too, for their helpers and
+constants.
 """
 
-from . import bodies, conference_info, sdp
+from . import bodies, conference_info, offer_answer, sdp
 from .address import Address, Transport, host_text
 from .config import EndpointConfig
 from .dialog import DialogId
@@ -84,6 +85,7 @@ __all__ = [
     "formats_for",
     "host_text",
     "is_token",
+    "offer_answer",
     "parse_message",
     "parse_name_addr",
     "parse_sdp",

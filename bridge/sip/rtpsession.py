@@ -9,13 +9,14 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .sdp import MediaDescription, SessionDescription, codec_of
+from .offer_answer import codec_of
+from .sdp import MediaDescription, SessionDescription
 
 TELEPHONE_EVENT = "telephone-event"
 
 
 def formats_for(codecs: tuple[str, ...]) -> Callable[[MediaDescription], list[str]]:
-    """A format chooser for :func:`bridge.sip.sdp.build_answer` that answers an audio stream with
+    """A format chooser for :func:`bridge.sip.offer_answer.build_answer` that answers an audio stream with
     one codec of ``codecs`` (lower-case encoding names) and the offered 8 kHz telephone-events.
 
     One codec, the first the offer lists among ``codecs`` (the offerer's preference, RFC 3264

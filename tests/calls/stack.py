@@ -19,7 +19,7 @@ from bridge.conference.server.config import ServerConfig, SpaceConfig, TokenConf
 from bridge.conference.server.model import Settings
 from bridge.conference.wire import Role
 from bridge.media.anchor import MediaAnchor
-from bridge.sip import sdp
+from bridge.sip import offer_answer, sdp
 from bridge.sip.address import Address, Transport
 from bridge.sip.dialog import DialogId
 from bridge.sip.endpoint import Endpoint, EndpointConfig
@@ -120,7 +120,7 @@ class Phone:
                     assert offer.audio is not None
                     self.told = offer.audio.direction
                     self.version += 1
-                    answer = sdp.answer_direction(offer.audio.direction, self.local)
+                    answer = offer_answer.answer_direction(offer.audio.direction, self.local)
                     body = phone_sdp(answer, self.version)
                 self.endpoint.respond(
                     rid,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.sip import sdp
+from bridge.sip import offer_answer, sdp
 from bridge.sip.errors import RemoteProtocolError
 from bridge.sip.rtpsession import audio_peer, formats_for
 
@@ -17,7 +17,7 @@ def offer(body: str) -> sdp.SessionDescription:
 
 
 def answer(phone: sdp.SessionDescription) -> sdp.SessionDescription:
-    return sdp.build_answer(
+    return offer_answer.build_answer(
         phone,
         local_address="::1",
         ports={"audio": 20000},

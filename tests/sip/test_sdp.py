@@ -7,6 +7,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bridge.sip.errors import RemoteProtocolError
+from bridge.sip.offer_answer import (
+    answer_direction,
+    build_answer,
+    build_offer,
+    is_hold,
+    offer_shape,
+)
 from bridge.sip.sdp import (
     MAX_LINES,
     MAX_MEDIA,
@@ -14,11 +21,6 @@ from bridge.sip.sdp import (
     MediaDescription,
     Origin,
     SessionDescription,
-    answer_direction,
-    build_answer,
-    build_offer,
-    is_hold,
-    offer_shape,
     parse_sdp,
     with_direction,
 )
