@@ -43,6 +43,10 @@ class Kamailio:
     nodes: list[tuple[str, int]]
     host: str = PROXY_HOST
     port: int = field(default_factory=lambda: free_port(PROXY_HOST))
+    least_calls: bool = False
+    """Run the least-calls variant of the configuration (``-A LEAST_CALLS``)."""
+    maxload: int = 350
+    """Calls a node may hold in that variant (``maxload=`` in dispatcher.list)."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -56,7 +60,7 @@ class Kamailio:
         dispatcher = self.workdir / "dispatcher.list"
         dispatcher.write_text(
             "".join(
-                f"1 sip:{host}:{port} 0 0 name=node{n}\n"
+                f"1 sip:{host}:{port} 0 0 duid=node{n};maxload={self.maxload}\n"
                 for n, (host, port) in enumerate(self.nodes, 1)
             )
         )
@@ -74,6 +78,8 @@ class Kamailio:
         command += ["-w", str(runtime), "-Y", str(runtime)]
         for name, value in defines.items():
             command += ["-A", f"{name}={value}"]
+        if self.least_calls:
+            command += ["-A", "LEAST_CALLS"]
         with self.log_path.open("wb") as out:
             self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
@@ -127,6 +133,8 @@ def cluster(
     grace: float = 0.0,
     server_extra: str = "",
     mixer: bool = False,
+    least_calls: bool = False,
+    maxload: int = 350,
 ) -> Iterator[Cluster]:
     """A conference server, ``count`` nodes against it, and Kamailio in front of them. Nodes a
     test has killed are left as they are; the others must exit 0. ``mixer``: the server runs its
@@ -151,7 +159,8 @@ def cluster(
                     env=TOKEN_ENV,
                 )
                 nodes.append(node.start())
-            proxy = Kamailio(workdir, [(node.host, node.port) for node in nodes]).start()
+            nodes_at = [(node.host, node.port) for node in nodes]
+            proxy = Kamailio(workdir, nodes_at, least_calls=least_calls, maxload=maxload).start()
             yield Cluster(proxy, nodes, url)
         finally:
             if proxy is not None:

@@ -163,6 +163,19 @@ def test_calls_spread_over_the_nodes_and_a_mute_reaches_the_phone_through_the_pr
             phone.bye()
 
 
+def test_the_least_calls_variant_spreads_calls_and_counts_them_down(tmp_path: pathlib.Path) -> None:
+    """``-A LEAST_CALLS`` (dispatcher algorithm 10): calls spread over the nodes, and every call's
+    load is removed again at its BYE: 120 calls pass through nodes that may hold 20 each."""
+    with cluster(tmp_path, least_calls=True, maxload=20) as proxy_cluster:
+        for run in ("first", "second"):
+            result = run_calls(proxy_cluster, tmp_path, calls=60, rate=30, name=run)
+            assert result.returncode == 0, result.stdout[-3000:] + proxy_cluster.describe()
+            assert _stat(result) == (60, 0)
+        spread = proxy_cluster.calls_on()
+        assert sum(spread) == 120 and all(count > 0 for count in spread), spread
+        assert "ERROR" not in proxy_cluster.proxy.log(), proxy_cluster.describe()
+
+
 def test_phones_on_tcp_reach_the_nodes_over_udp(tmp_path: pathlib.Path) -> None:
     """A phone on TCP: the proxy record-routes twice (one entry per transport), talks UDP to the
     nodes, the phone's ACK and BYE find their node through both entries, and a node's re-INVITE
