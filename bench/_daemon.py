@@ -117,6 +117,26 @@ def rss_bytes(pid: int) -> int:
     return int(match[1]) * 1024
 
 
+def open_fds(pid: int) -> int:
+    """How many file descriptors ``pid`` holds open (the entries of /proc/PID/fd)."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def descendant(pid: int, name: str) -> int | None:
+    """The first descendant of ``pid`` whose command name is ``name`` (the daemon's Janus)."""
+    for child in tree(pid)[1:]:
+        with contextlib.suppress(OSError):
+            if pathlib.Path(f"/proc/{child}/comm").read_text().strip() == name:
+                return child
+    return None
+
+
+def load_average() -> str:
+    """The 1- and 5-minute load averages, as ``uptime`` prints them."""
+    one, five, _ = os.getloadavg()
+    return f"{one:.2f}/{five:.2f}"
+
+
 # -- processes -------------------------------------------------------------------------------------
 def pinned(core: str, *argv: str) -> list[str]:
     return ["taskset", "-c", core, *argv]
@@ -185,18 +205,21 @@ def daemon(
     gc_pauses_to: pathlib.Path | None = None,
     tracemalloc_to: pathlib.Path | None = None,
     relay: bool = False,
+    media_ports: int = 200,
 ) -> Iterator[Target]:
     """``spaces-bridge run`` on SERVER_CORE, UDP only, warnings-only logs. Without
     ``conference_url`` it runs the embedded conference server (its API on ``server_port``).
     The media relay is off unless ``relay``: the signalling figures are compared with a stateless
     SIP responder that relays nothing, and sipp's calls send no RTP (``bench/media.py`` measures
-    the relay).
+    the relay). ``media_ports`` sizes ``[media] port_min..port_max`` (4 ports a relayed call).
     ``gc_pauses_to`` times every cyclic garbage collection and writes them (generation,
     seconds) to that file as JSON when the daemon exits: read it with :func:`gc_pauses`.
     ``tracemalloc_to`` (an experiment too: it slows the daemon) traces allocations and writes
     the top allocation sites to that file on each SIGUSR1."""
     port, ops = free_port(), f"{HOST}:{free_port()}"
-    media = free_port() & ~1
+    # An even port of the kernel's ephemeral range (above the mixer's 30000-32767), low enough
+    # for the whole range to fit below 65536.
+    media = min(free_port(), 65535 - media_ports) & ~1
     conference = (
         f'[conference]\nurl = "{conference_url}"\ntoken_env = "BENCH_BRIDGE_TOKEN"\n'
         if conference_url
@@ -205,7 +228,7 @@ def daemon(
     config = work / "bridge.toml"
     config.write_text(
         f'[sip]\nlisten = ["udp:{HOST}:{port}"]\n'
-        f'[media]\nhost = "{HOST}"\nport_min = {media}\nport_max = {media + 200}\n'
+        f'[media]\nhost = "{HOST}"\nport_min = {media}\nport_max = {media + media_ports}\n'
         f"relay = {'true' if relay else 'false'}\n"
         f'[ops]\nlisten = "{ops}"\nlog_level = "warning"\n'
         "[drain]\ngrace_seconds = 0\nbye_wait_seconds = 1\n" + LIMITS + conference + extra
