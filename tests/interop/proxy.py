@@ -115,12 +115,19 @@ class Cluster:
         return "\n".join(parts)
 
 
+INVITES_PER_SOURCE = 2
+"""The nodes' per-source INVITE bound here (50/s by default): far below what the proxy sends, so
+that only its being trusted lets the calls through, while any other source is held to it."""
+
+
 def node_config(url: str, proxy: str) -> str:
     """A node's tables beyond the harness's: the shared server, and the proxy as its only caller
     (docs/scale-out.md, "Nodes")."""
     return (
         remote_config(url)
         + f'\n[limits]\ntrusted_proxies = ["{proxy}"]\n'
+        + f"invites_per_source = {INVITES_PER_SOURCE}\n"
+        + f"invite_burst_per_source = {INVITES_PER_SOURCE}\n"
         + f'\n[auth]\nallow = ["{proxy}/32"]\n'
     )
 

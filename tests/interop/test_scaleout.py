@@ -22,6 +22,7 @@ import pytest
 from tests.interop.harness import LOOPBACK, MODERATOR, ROOT, Daemon, probe, sipp
 from tests.interop.proxy import (
     CONFIG,
+    INVITES_PER_SOURCE,
     NODE_ANSWER_MS,
     PROBE_SECONDS,
     Cluster,
@@ -31,8 +32,11 @@ from tests.interop.proxy import (
 from tests.interop.rtpphone import RtpSocket, SipPhone, Talker
 from tests.interop.scenario import Phone
 from tests.interop.test_mixer import A, B, C, first_loud, heard, hears, settle
+from tests.interop.test_ops import get, sample
 
 pytestmark = pytest.mark.interop
+
+DROPPED = "spaces_bridge_sip_dropped_total"
 
 
 def through(proxy_cluster: Cluster) -> Daemon:
@@ -144,10 +148,23 @@ def test_calls_spread_over_the_nodes_and_a_mute_reaches_the_phone_through_the_pr
         spread = proxy_cluster.calls_on()
         assert sum(spread) == 300 and all(count > 0 for count in spread), spread
 
-        # Nodes take calls from the proxy only: a phone calling a node directly is refused.
+        # The proxy is trusted: none of its INVITEs met the nodes' per-source bound (2 a second),
+        # which any other source still meets.
+        for node in proxy_cluster.nodes:
+            dropped = sample(get(node.ops_url + "/metrics")[1], DROPPED, reason="invite_rate")
+            assert dropped == 0, node.log()[-2000:]
+
+        # Nodes take calls from the proxy only: a phone calling a node directly is refused, and
+        # held to the per-source bound like anyone but the proxy.
         first = proxy_cluster.nodes[0]
-        direct = probe(first.host, first.port, "INVITE", "", 2.0, user="demo", local_host=LOOPBACK)
-        assert direct is not None and direct.startswith(b"SIP/2.0 403 "), direct
+        answers = [
+            probe(first.host, first.port, "INVITE", "", 0.3, user="demo", local_host=LOOPBACK)
+            for _ in range(INVITES_PER_SOURCE + 1)
+        ]
+        *refused, dropped_invite = answers
+        assert all(a is not None and a.startswith(b"SIP/2.0 403 ") for a in refused), answers
+        assert dropped_invite is None, answers
+        assert sample(get(first.ops_url + "/metrics")[1], DROPPED, reason="invite_rate") >= 1
 
         # A moderator mutes a phone that sits on node 2: the node's re-INVITE follows the
         # dialog's route set, so it reaches the phone from the proxy, not from the node. The
