@@ -25,6 +25,13 @@ class Moderator:
         self.space = space
         self.token = token
 
+    @classmethod
+    def at(cls, url: str, space: str = "demo", token: str = MODERATOR) -> Moderator:
+        """The moderator of a conference server at ``url`` (one the daemon did not start)."""
+        moderator = cls.__new__(cls)
+        moderator.base, moderator.space, moderator.token = url, space, token
+        return moderator
+
     def call(self, method: str, path: str, body: object = None) -> Any:
         request = urllib.request.Request(
             self.base + path,

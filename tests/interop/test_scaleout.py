@@ -6,20 +6,19 @@ remote mode, one ``spaces-bridge server``, sipp and Python phones calling the pr
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import pathlib
 import re
 import shutil
 import signal
 import subprocess
 import time
-import urllib.request
 from contextlib import ExitStack
 from typing import Any
 
 import pytest
 
-from tests.interop.harness import LOOPBACK, MODERATOR, ROOT, Daemon, probe, sipp
+from tests.interop.harness import LOOPBACK, ROOT, Daemon, probe, sipp
+from tests.interop.meeting import Moderator
 from tests.interop.proxy import (
     CONFIG,
     INVITES_PER_SOURCE,
@@ -103,26 +102,8 @@ def phone_on(
     raise AssertionError(f"no call reached node {node} in {tries} tries")
 
 
-def api(url: str, method: str, path: str, body: object = None) -> Any:
-    """One REST call to the conference server with the moderator's token."""
-    request = urllib.request.Request(
-        url + path,
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {MODERATOR}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=5) as answer:
-        data = answer.read()
-    return json.loads(data) if data else None
-
-
-def meeting(url: str) -> str:
-    active = api(url, "GET", "/api/spaces/demo/activemeeting")
-    return f"/api/spaces/demo/meetings/{active['meetingId']}"
-
-
 def roster(url: str) -> list[dict[str, Any]]:
-    return list(api(url, "GET", meeting(url))["attendees"])
+    return list(Moderator.at(url).details()["attendees"])
 
 
 def test_the_shipped_configuration_passes_kamailios_check() -> None:
@@ -172,9 +153,7 @@ def test_calls_spread_over_the_nodes_and_a_mute_reaches_the_phone_through_the_pr
         # proxy sends to where they do.
         with phone_on(proxy_cluster, 2, contact_port=9) as phone:
             (entry,) = [a for a in roster(proxy_cluster.server_url) if a["attendeeType"] == "phone"]
-            url = proxy_cluster.server_url
-            path = f"{meeting(url)}/attendees/phone/{entry['attendeeId']}/mediastate"
-            api(url, "POST", path, {"audio": False})
+            Moderator.at(proxy_cluster.server_url).mute(str(entry["attendeeId"]))
             assert phone.wait_offers(1) == ["sendonly"]
             assert phone.sources[-1] == (proxy_cluster.proxy.host, proxy_cluster.proxy.port)
             phone.bye()
@@ -226,8 +205,7 @@ def test_phones_on_tcp_reach_the_nodes_over_udp(tmp_path: pathlib.Path) -> None:
             while not (phones := [a for a in roster(url) if a["displayName"] == "TCP Phone"]):
                 assert time.monotonic() < deadline and not call.done(), proxy_cluster.describe()
                 time.sleep(0.05)
-            mute = f"{meeting(url)}/attendees/phone/{phones[0]['attendeeId']}/mediastate"
-            api(url, "POST", mute, {"audio": False})
+            Moderator.at(url).mute(str(phones[0]["attendeeId"]))
             result = call.result(60)
         assert result.returncode == 0, result.stdout[-3000:] + proxy_cluster.describe()
 

@@ -32,9 +32,8 @@ MARGIN = 3.0
 
 def direct(daemon: Daemon, server_url: str) -> Moderator:
     """The moderator on the server itself (not through the daemon's proxy)."""
-    moderator = Moderator(daemon)
-    moderator.base = server_url
-    return moderator
+    del daemon
+    return Moderator.at(server_url)
 
 
 def server_log(workdir: pathlib.Path) -> str:
