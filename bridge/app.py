@@ -46,7 +46,6 @@ from .conference.server.local import LocalApi
 from .conference.server.mixer.config import JanusConfig
 from .conference.wire import Role
 from .config import Config, ConfigError, LimitsConfig, Listen, load
-from .config.document import warnings as config_warnings
 from .media.anchor import MediaAnchor
 from .media.prompts import Prompts
 from .media.relay import Relay
@@ -175,7 +174,7 @@ class Bridge:
         task.add_done_callback(self._tasks.discard)
 
     async def start(self) -> None:
-        for warning in config_warnings(self.config):
+        for warning in self.config.warnings:
             log.warning("configuration", warning=warning)
         if self.media is not None:
             await self.media.start()

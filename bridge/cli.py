@@ -8,7 +8,6 @@ from dataclasses import replace
 
 from . import __version__
 from .config import ConfigError, load
-from .config.document import warnings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     if args.command == "check-config":
-        for warning in warnings(config):
+        for warning in config.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         print(f"{config.source}: OK")
         return 0

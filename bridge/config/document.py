@@ -59,6 +59,9 @@ class Config:
     worker: int | None = None
     """This process's index among ``sip.workers`` (given on the command line by the supervisor,
     never in the file); None when one process serves the listeners alone."""
+    warnings: tuple[str, ...] = ()
+    """What the file says that is valid but probably not meant: ``check-config`` prints these, and
+    the daemon logs them at start. The built-in defaults have none."""
 
     def for_worker(self, index: int) -> Config:
         """What worker ``index`` of ``sip.workers`` runs with: its media slice and ops port."""
@@ -106,7 +109,7 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Config:
     )
     _check_workers(config)
     _check_media_ports(config)
-    return config
+    return replace(config, warnings=_warnings(config, _table(data, "limits", source)))
 
 
 def _check_workers(config: Config) -> None:
@@ -169,12 +172,13 @@ def _server(data: Mapping[str, Any], source: str) -> ServerConfig | None:
     return read_server(_table(data, "server", source), source)
 
 
-def warnings(config: Config) -> list[str]:
-    """What is valid but probably not meant: ``check-config`` prints these, and the daemon logs
-    them at start."""
+def _warnings(config: Config, limits: Mapping[str, Any]) -> tuple[str, ...]:
     found = []
     media = config.media.share(0, config.sip.workers) if config.sip.workers > 1 else config.media
-    if config.media.relay and config.limits.max_dialogs > media.relay_capacity:
+    # Only a max_dialogs the file sets can contradict the range: left at its default (sized for
+    # signalling-only nodes), the range is the relayed calls' bound by design (docs/decisions.md).
+    given = "max_dialogs" in limits
+    if given and config.media.relay and config.limits.max_dialogs > media.relay_capacity:
         per = " per worker" if config.sip.workers > 1 else ""
         found.append(
             f"{config.source}: limits.max_dialogs: admits {config.limits.max_dialogs} calls, but "
@@ -182,4 +186,4 @@ def warnings(config: Config) -> list[str]:
             f"(4 ports a call); the others get 503 Media Ports Exhausted. Widen the range, lower "
             f"max_dialogs, or set media.relay = false"
         )
-    return found
+    return tuple(found)

@@ -288,6 +288,25 @@ def test_workers_split_the_media_range_and_the_ops_ports() -> None:
     assert alone.for_worker(0).media == alone.media and alone.for_worker(0).ops == alone.ops
 
 
+def test_only_a_max_dialogs_the_file_sets_is_checked_against_the_media_range() -> None:
+    # The defaults (60,000 dialogs, 2,500 relayed calls) and a file that leaves max_dialogs
+    # alone warn of nothing: the range is the relayed calls' bound.
+    assert load(None).warnings == ()
+    small = {"media": {"port_min": 40000, "port_max": 40007}}
+    assert from_mapping(small, "b.toml").warnings == ()
+    (over,) = from_mapping({**small, "limits": {"max_dialogs": 3}}, "b.toml").warnings
+    assert over.startswith("b.toml: limits.max_dialogs: admits 3 calls") and "carries 2" in over
+    assert from_mapping({**small, "limits": {"max_dialogs": 2}}, "b.toml").warnings == ()
+    relay_off = {"media": {**small["media"], "relay": False}, "limits": {"max_dialogs": 3}}
+    assert from_mapping(relay_off, "b.toml").warnings == ()
+    # Each worker carries its share of the range.
+    media = {"port_min": 40000, "port_max": 40015}
+    workers = {"sip": {"workers": 2}, "media": media, "limits": {"max_dialogs": 3}, **REMOTE}
+    (shared,) = from_mapping(workers, "b.toml").warnings
+    assert "carries 2 per worker" in shared
+    assert from_mapping(workers, "b.toml").for_worker(1).warnings == (shared,)
+
+
 def test_a_worker_refuses_a_file_whose_worker_count_changed() -> None:
     config = from_mapping({"sip": {"workers": 2}, **REMOTE}, "b.toml")
     assert worker_config(config, "1/2").worker == 1
