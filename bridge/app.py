@@ -122,7 +122,7 @@ class Bridge:
                 media.host,
                 media.port_min,
                 media.port_max,
-                prompts=Prompts.load() if media.prompts else None,
+                prompts=Prompts.load(overrides=media.prompts_dir) if media.prompts else None,
             )
             if media.relay
             else None

@@ -25,6 +25,7 @@ ALLOWED = {
     # The file reader builds each layer's own runtime values (AuthConfig, ServerConfig...).
     "bridge.config": {
         "bridge.sip",
+        "bridge.media",
         "bridge.calls",
         "bridge.conference.server",
         "bridge.conference.wire",

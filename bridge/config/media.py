@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import pathlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..media.prompts import PromptError, Prompts
 from .values import ConfigError
 from .values import get as _get
 from .values import host as _host
@@ -34,6 +36,9 @@ class MediaConfig:
     prompts: bool = True
     """Play short spoken prompts to the phone (muted, unmuted, hand raised or lowered, waiting in
     the lobby, meeting ended); only with ``relay``."""
+    prompts_dir: pathlib.Path | None = None
+    """An operator's own recordings (another language, another voice): each ``<prompt>.pcmu`` or
+    ``.pcma`` file in it is played instead of the bridge's own; the others stay (docs/media.md)."""
 
     @property
     def relay_capacity(self) -> int:
@@ -53,7 +58,9 @@ _DEFAULT = MediaConfig()
 
 
 def read_media(data: Mapping[str, Any], source: str) -> MediaConfig:
-    _known(data, ("host", "port_min", "port_max", "relay", "prompts"), source, "media.")
+    _known(
+        data, ("host", "port_min", "port_max", "relay", "prompts", "prompts_dir"), source, "media."
+    )
     media = MediaConfig(
         host=_host(_get(data, "host", str, source, "media.", _DEFAULT.host), source, "media.host"),
         port_min=_port(
@@ -68,6 +75,7 @@ def read_media(data: Mapping[str, Any], source: str) -> MediaConfig:
         ),
         relay=_get(data, "relay", bool, source, "media.", _DEFAULT.relay),
         prompts=_get(data, "prompts", bool, source, "media.", _DEFAULT.prompts),
+        prompts_dir=_prompts_dir(data, source),
     )
     if ipaddress.ip_address(media.host).is_unspecified:
         # The host is written in our SDP's c= line, where 0.0.0.0 means "on hold" (RFC 3264 §8.4).
@@ -80,3 +88,19 @@ def read_media(data: Mapping[str, Any], source: str) -> MediaConfig:
         # The anchor binds four consecutive ports from an even one (RTP and RTCP, audio and video).
         raise ConfigError(source, "media.port_max", "the range needs at least 5 ports")
     return media
+
+
+def _prompts_dir(data: Mapping[str, Any], source: str) -> pathlib.Path | None:
+    value = _get(data, "prompts_dir", str, source, "media.", None)
+    if not value:
+        return None
+    folder = pathlib.Path(value)
+    if not folder.is_dir():
+        raise ConfigError(source, "media.prompts_dir", f"no such directory: {value}")
+    try:
+        Prompts.load(overrides=folder)  # checked here, so that check-config and SIGHUP see it
+    except PromptError as exc:
+        raise ConfigError(source, "media.prompts_dir", str(exc)) from None
+    except OSError as exc:
+        raise ConfigError(source, "media.prompts_dir", f"cannot read: {exc}") from None
+    return folder

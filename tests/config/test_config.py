@@ -146,6 +146,28 @@ def test_errors_name_file_key_and_expectation(
     assert words in str(info.value)
 
 
+def test_media_prompts_dir_is_checked_when_the_file_is_read(tmp_path: pathlib.Path) -> None:
+    def media(value: str) -> dict[str, object]:
+        return {"media": {"prompts_dir": value}}
+
+    assert load(None).media.prompts_dir is None
+    (tmp_path / "muted.pcmu").write_bytes(b"\xff" * 320)
+    assert from_mapping(media(str(tmp_path)), "b.toml").media.prompts_dir == tmp_path
+    for value, words in (
+        (str(tmp_path / "absent"), f"no such directory: {tmp_path / 'absent'}"),
+        (str(tmp_path / "muted.pcmu"), "no such directory"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(words)) as info:
+            from_mapping(media(value), "b.toml")
+        assert info.value.key == "media.prompts_dir"
+    # A recording the relay could not play is found by check-config, not by a phone.
+    (tmp_path / "unmuted.pcma").write_bytes(b"\xd5" * 100)
+    with pytest.raises(ConfigError) as info:
+        from_mapping(media(str(tmp_path)), "b.toml")
+    assert info.value.key == "media.prompts_dir"
+    assert f"{tmp_path / 'unmuted.pcma'} is 100 bytes" in str(info.value)
+
+
 def test_client_certificate_verification(tmp_path: pathlib.Path) -> None:
     files = {name: tmp_path / f"{name}.pem" for name in ("cert", "key", "ca")}
     for path in files.values():

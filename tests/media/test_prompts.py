@@ -126,6 +126,52 @@ def test_prompts_load_from_an_operators_folder(tmp_path: pathlib.Path) -> None:
     assert loaded.audio(Prompt.MUTED, "PCMA") == Prompts.load().audio(Prompt.MUTED, "PCMA")
 
 
+def test_an_operators_recordings_take_the_place_of_ours_file_by_file(
+    tmp_path: pathlib.Path,
+) -> None:
+    ours = Prompts.load()
+    (tmp_path / "muted.pcma").write_bytes(b"\xd5" * FRAME_BYTES * 3)
+    (tmp_path / "menu_goodbye.pcmu").write_bytes(b"\x7f" * FRAME_BYTES)
+    (tmp_path / "README.txt").write_text("French prompts, recorded 2026-11")  # left alone
+    (tmp_path / "old").mkdir()  # so is a folder
+    loaded = Prompts.load(overrides=tmp_path)
+    assert loaded.frames(Prompt.MUTED, "PCMA") == (b"\xd5" * FRAME_BYTES,) * 3
+    assert loaded.audio(Prompt.MENU_GOODBYE, "PCMU") == b"\x7f" * FRAME_BYTES
+    assert loaded.duration(Prompt.MUTED, "PCMA") == 0.06
+    unchanged = [
+        (prompt, codec)
+        for prompt in Prompt
+        for codec in CODECS
+        if (prompt, codec) not in {(Prompt.MUTED, "PCMA"), (Prompt.MENU_GOODBYE, "PCMU")}
+    ]
+    assert len(unchanged) == 2 * len(Prompt) - 2
+    for prompt, codec in unchanged:
+        assert loaded.audio(prompt, codec) == ours.audio(prompt, codec)
+    assert Prompts.load(overrides=tmp_path / "old").audio(Prompt.MUTED, "PCMA") == ours.audio(
+        Prompt.MUTED, "PCMA"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("mutted.pcmu", r"mutted\.pcmu is named for no prompt; expected one of muted, unmuted"),
+        (
+            "muted.wav",
+            r"muted\.wav: a prompt is raw 8 kHz G\.711 without a header, named "
+            r"muted\.pcmu \(mu-law\) or muted\.pcma \(A-law\)",
+        ),
+        ("hand_raised.pcma", r"hand_raised\.pcma is 161 bytes, not a whole number of 20 ms frames"),
+    ],
+)
+def test_an_operators_file_that_would_go_unheard_is_named(
+    tmp_path: pathlib.Path, name: str, words: str
+) -> None:
+    (tmp_path / name).write_bytes(b"\xff" * (FRAME_BYTES + 1))
+    with pytest.raises(PromptError, match=words):
+        Prompts.load(overrides=tmp_path)
+
+
 def test_a_missing_prompt_file_is_named(tmp_path: pathlib.Path) -> None:
     folder = copy_of_the_prompts(tmp_path)
     (folder / "hand_raised.pcma").unlink()

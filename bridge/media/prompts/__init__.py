@@ -3,8 +3,10 @@
 Each prompt is stored in this package as raw 8 kHz G.711, once per codec: ``<name>.pcmu`` (mu-law)
 and ``<name>.pcma`` (A-law), a whole number of 20 ms frames of 160 bytes. They were recorded by
 ``scripts/make-prompts.sh`` (espeak-ng and sox, needed only to regenerate them); an operator may
-replace any file with their own recording in the same format. :meth:`Prompts.load` reads them all
-once and cuts them into frames, so the relay only picks up the next frame every 20 ms.
+put their own recordings in the same format, under the same names, in a folder of their own
+(``[media] prompts_dir``), which then takes the place of these, file by file. :meth:`Prompts.load`
+reads them all once and cuts them into frames, so the relay only picks up the next frame every
+20 ms.
 """
 
 from __future__ import annotations
@@ -70,11 +72,15 @@ class Prompts:
         )
 
     @classmethod
-    def load(cls, source: Traversable | None = None) -> Prompts:
-        """Reads every prompt file from ``source`` (this package's own files when None).
+    def load(
+        cls, source: Traversable | None = None, *, overrides: Traversable | None = None
+    ) -> Prompts:
+        """Reads every prompt file from ``source`` (this package's own files when None), then
+        whichever of them ``overrides`` (an operator's folder, ``[media] prompts_dir``) has.
 
-        Raises :class:`PromptError` naming the file when one is missing, empty, or not a whole
-        number of 160-byte frames.
+        Raises :class:`PromptError` naming the file when one of ``source`` is missing, or when a
+        file is empty or not a whole number of 160-byte frames, or when ``overrides`` holds a
+        recording under a name that is no prompt's (a typo would otherwise go unheard).
         """
         folder = resources.files(__name__) if source is None else source
         audio: dict[tuple[Prompt, Codec], bytes] = {}
@@ -89,6 +95,8 @@ class Prompts:
                         " scripts/make-prompts.sh or supply a raw 8 kHz G.711 recording"
                     ) from None
                 _check(str(path), audio[prompt, codec])
+        if overrides is not None:
+            audio.update(_recordings(overrides))
         return cls(audio)
 
     def audio(self, prompt: Prompt, codec: Codec) -> bytes:
@@ -102,6 +110,37 @@ class Prompts:
     def duration(self, prompt: Prompt, codec: Codec) -> float:
         """Seconds the prompt lasts (an operator's recordings may differ between the codecs)."""
         return len(self._audio[prompt, codec]) / SAMPLE_RATE
+
+
+_BY_NAME: Mapping[str, Prompt] = MappingProxyType({prompt.value: prompt for prompt in Prompt})
+_BY_SUFFIX: Mapping[str, Codec] = MappingProxyType({v: k for k, v in _SUFFIX.items()})
+
+
+def _recordings(folder: Traversable) -> dict[tuple[Prompt, Codec], bytes]:
+    """The prompt files in an operator's folder. Other files (a README) are left alone, but a
+    ``.pcmu``/``.pcma`` file must be named for a prompt, and a prompt's name must end in one."""
+    found: dict[tuple[Prompt, Codec], bytes] = {}
+    for entry in folder.iterdir():
+        stem, dot, suffix = entry.name.rpartition(".")
+        if not dot or not entry.is_file():
+            continue
+        codec, prompt = _BY_SUFFIX.get("." + suffix), _BY_NAME.get(stem)
+        if codec is None and prompt is None:
+            continue
+        if prompt is None:
+            raise PromptError(
+                f"prompt file {entry} is named for no prompt; expected one of "
+                + ", ".join(_BY_NAME)
+            )
+        if codec is None:
+            raise PromptError(
+                f"prompt file {entry}: a prompt is raw 8 kHz G.711 without a header, named"
+                f" {stem}.pcmu (mu-law) or {stem}.pcma (A-law)"
+            )
+        data = entry.read_bytes()
+        _check(str(entry), data)
+        found[prompt, codec] = data
+    return found
 
 
 def _check(name: str, data: bytes) -> None:
