@@ -125,6 +125,8 @@ class Daemon:
     """``[media] host`` (default: ``host``)."""
     media_ports: tuple[int, int] | None = None
     """``[media] port_min, port_max`` (default: 401 ports from a free one)."""
+    media_config: str = ""
+    """Extra lines for the ``[media]`` table the harness writes."""
     env: dict[str, str] = field(default_factory=dict)
     stopping: bool = False
     ops_port: int = field(default_factory=lambda: free_port(LOOPBACK))
@@ -155,6 +157,7 @@ class Daemon:
             + self.sip_config
             + tls
             + f'\n[media]\nhost = "{media_host}"\nport_min = {media_min}\nport_max = {media_max}\n'
+            + self.media_config
             + f"\n[drain]\ngrace_seconds = {self.grace}\nbye_wait_seconds = 2\n"
             + self.extra_config
             + (

@@ -5,6 +5,7 @@ meeting IDs and PINs as RFC 4733 events or SIP INFO, and hear the prompts byte f
 from __future__ import annotations
 
 import pathlib
+import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,16 +16,36 @@ from tests.interop.baresip import running_baresip
 from tests.interop.harness import LOOPBACK, MODERATOR, Daemon, running_daemon
 from tests.interop.meeting import Moderator
 from tests.interop.rtpphone import RtpSocket, SipPhone, press
-from tests.interop.test_media import PROMPTS, metrics, wait_prompt
+from tests.interop.test_media import FRAME, PROMPTS, metrics, wait_prompt
 from tests.interop.test_ops import sample
 
 pytestmark = pytest.mark.interop
 
-ASK_ID = (PROMPTS / "menu_meeting_id.pcmu").read_bytes()
-NOT_FOUND = (PROMPTS / "menu_not_found.pcmu").read_bytes()
-ASK_PIN = (PROMPTS / "menu_host_pin.pcmu").read_bytes()
-WRONG_PIN = (PROMPTS / "menu_wrong_pin.pcmu").read_bytes()
-GOODBYE = (PROMPTS / "menu_goodbye.pcmu").read_bytes()
+OURS = (PROMPTS / "menu_meeting_id.pcmu").read_bytes()
+"""The bridge's own "please enter the meeting ID" (3 s), heard in the first test."""
+
+
+def recording(name: str, frames: int = 10) -> bytes:
+    """An operator's recording of the prompt ``name`` (``[media] prompts_dir``): 0.2 s of noise
+    of its own, which the phone must hear byte for byte. Short, so that these tests spend their
+    time on the menu, not on listening (the bridge's own menu prompts last 0.7-5.6 s)."""
+    return random.Random(name).randbytes(FRAME * frames)
+
+
+ASK_ID = recording("menu_meeting_id")
+NOT_FOUND = recording("menu_not_found")
+ASK_PIN = recording("menu_host_pin")
+WRONG_PIN = recording("menu_wrong_pin")
+GOODBYE = recording("menu_goodbye")
+LOBBY_WAITING = recording("lobby_waiting")
+RECORDINGS = {
+    "menu_meeting_id": ASK_ID,
+    "menu_not_found": NOT_FOUND,
+    "menu_host_pin": ASK_PIN,
+    "menu_wrong_pin": WRONG_PIN,
+    "menu_goodbye": GOODBYE,
+    "lobby_waiting": LOBBY_WAITING,
+}
 PIN = "424242"
 
 SERVER = f"""
@@ -48,8 +69,19 @@ menu_silence_seconds = 3
 
 
 @contextmanager
-def menu_daemon(workdir: pathlib.Path) -> Iterator[Daemon]:
-    with running_daemon(workdir, extra_config=SERVER, env={"BOARD_PIN": PIN}) as daemon:
+def menu_daemon(workdir: pathlib.Path, *, own_prompts: bool = True) -> Iterator[Daemon]:
+    """The daemon with the menu; with ``own_prompts``, an operator's recordings of the menu's
+    prompts (mu-law only: the A-law ones stay the bridge's, file by file)."""
+    media = ""
+    if own_prompts:
+        folder = workdir / "prompts"
+        folder.mkdir()
+        for name, audio in RECORDINGS.items():
+            (folder / f"{name}.pcmu").write_bytes(audio)
+        media = f'prompts_dir = "{folder}"\n'
+    with running_daemon(
+        workdir, extra_config=SERVER, media_config=media, env={"BOARD_PIN": PIN}
+    ) as daemon:
         yield daemon
 
 
@@ -72,7 +104,7 @@ def dialling(
 
 
 def hear(media: RtpSocket, prompt: bytes, since: float = 0.0, timeout: float = 12.0) -> None:
-    """The whole ``prompt`` reaches the phone after ``since`` (the host PIN's lasts 5.6 s)."""
+    """The whole ``prompt`` reaches the phone after ``since``."""
     wait_prompt(media, prompt, since, timeout)
 
 
@@ -88,12 +120,12 @@ def wait_bye(phone: SipPhone, timeout: float = 15.0) -> None:
 
 
 def test_rtp_and_info_keys_join_the_demo_meeting(tmp_path: pathlib.Path) -> None:
-    with menu_daemon(tmp_path) as daemon:
+    with menu_daemon(tmp_path, own_prompts=False) as daemon:
         # Said at start: where the menu answers, and the demo's meeting ID.
         daemon.wait_log(rf"dial-in\s.*call=sip:join@127\.0\.0\.1:{daemon.port}", "meeting_id=1000")
         moderator = Moderator(daemon, "demo")
         with dialling(daemon, "Keyed In RTP") as (phone, media):
-            hear(media, ASK_ID)
+            hear(media, OURS)
             press(media, phone.bridge_media, "1000#")
             entry = moderator.phone("Keyed In RTP")
             assert entry["role"] == "guest" and entry["admitted"]
@@ -164,7 +196,7 @@ def test_a_guest_of_a_lobby_space_waits_and_is_admitted(tmp_path: pathlib.Path) 
             press(media, phone.bridge_media, "#")
             waiting = moderator.phone("Lobby Guest")
             assert waiting["admitted"] is False
-            hear(media, (PROMPTS / "lobby_waiting.pcmu").read_bytes())
+            hear(media, LOBBY_WAITING)
             moderator.decide(str(waiting["attendeeId"]), "allow")
             moderator.wait_for(
                 lambda d: any(
