@@ -278,6 +278,8 @@ class Bridge:
             ids = {s.id: s.dial_in_id for s in server_config.spaces if s.dial_in_id is not None}
             self.meeting_id = ids.get("demo", next(iter(ids.values()), None))
             self.server = await start_server(server_config)
+            if server_config.mixer is not None:
+                self.metrics.watch_mixer(self.server)
             url, token = self.server.url, token_for(server_config, Role.BRIDGE)
             assert token is not None  # embedded_server_config always has one
             local: LocalApi | None = self.server.local_api()

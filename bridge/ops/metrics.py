@@ -255,6 +255,34 @@ class Metrics:
             registry=self.registry,
         ).set_function(lambda: relay.active)
 
+    def watch_mixer(self, server: MixerHealth) -> None:
+        """The embedded server's mixer (Janus AudioBridge), read at scrape time: an alert on
+        ``spaces_bridge_mixer_up == 0`` says that meetings have no audio."""
+        Gauge(
+            "spaces_bridge_mixer_up",
+            "1 while the embedded server's mixer answers; 0 while it is down, restarting, or "
+            "could not be started (meetings have no audio).",
+            registry=self.registry,
+        ).set_function(lambda: float(server.mixer_up))
+        self.registry.register(
+            _CountsCollector(
+                "spaces_bridge_mixer_restarts",
+                "Times the embedded server's mixer was restarted after it died.",
+                [],
+                lambda: {(): server.mixer_restarts},
+            )
+        )
+
+
+class MixerHealth(Protocol):
+    """What the embedded server tells the metrics of its mixer (conference.server RunningServer)."""
+
+    @property
+    def mixer_up(self) -> bool: ...
+
+    @property
+    def mixer_restarts(self) -> int: ...
+
 
 class MediaCounts(Protocol):
     """What the relay tells the metrics (bridge.media.relay.Relay)."""

@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from bridge.config import ClientVerify, ConfigError, from_mapping, load
+from bridge.media.relay import Relay
 from bridge.ops.metrics import Metrics
 from bridge.ops.workers import worker_config
 from bridge.sip.address import Transport
@@ -261,9 +262,21 @@ def test_ops_table() -> None:
         from_mapping({"ops": {"listen": "localhost"}}, "b.toml")
 
 
+class Mixer:
+    """What the embedded server's RunningServer tells the metrics of its mixer."""
+
+    mixer_up = True
+    mixer_restarts = 0
+
+
 def test_grafana_dashboard_uses_only_metrics_the_bridge_exports() -> None:
     """Every metric the dashboard charts exists (a renamed metric must not leave an empty panel)."""
-    exported = generate_latest(Metrics().registry).decode()
+    metrics = Metrics()
+    metrics.watch_media(
+        Relay("127.0.0.1", 20000, 20099, prompts=None)
+    )  # what a daemon with the relay exports
+    metrics.watch_mixer(Mixer())  # and with the embedded server's mixer
+    exported = generate_latest(metrics.registry).decode()
     names = set(re.findall(r"^# TYPE (\w+) (\w+)", exported, re.M))
     known = {n for n, _ in names} | {n + s for n, t in names for s in ("_total", "_bucket")}
     dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())

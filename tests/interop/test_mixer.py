@@ -544,6 +544,7 @@ def test_the_meeting_hears_again_after_janus_is_killed(tmp_path: pathlib.Path) -
         ports = mix_ports(daemon)
         assert set(ports) == {a.attendee, b.attendee, c.attendee}, ports
 
+        assert mixer_metrics(daemon) == (1.0, 0.0)  # up, restarts
         pids = janus_pids(daemon)
         assert len(pids) == 1, daemon.log()
         os.kill(pids[0], signal.SIGKILL)
@@ -570,12 +571,23 @@ def test_the_meeting_hears_again_after_janus_is_killed(tmp_path: pathlib.Path) -
         assert roster(moderator) == before
         assert janus.muted() == {"Phone A": False, "Phone B": False, "Phone C": True}
         assert len(janus_pids(daemon)) == 2
+        assert mixer_metrics(daemon) == (1.0, 1.0)
         # the legs sent to the old ports while Janus was down (but C's: muted, it sends one
         # keepalive a second), and send there no more
         for attendee, held in old.items():
             if attendee != c.attendee:
                 assert held.received(killed, moved), f"{attendee}'s leg never sent to its old port"
             assert not held.received(moved + 0.05), f"{attendee}'s leg still sends to its old port"
+
+
+def mixer_metrics(daemon: Daemon) -> tuple[float, float]:
+    """``spaces_bridge_mixer_up`` and ``spaces_bridge_mixer_restarts_total``, as scraped."""
+    status, text = get(daemon.ops_url + "/metrics")
+    assert status == 200, text
+    assert "spaces_bridge_mixer_up " in text, "the mixer's gauge is not exported"
+    return sample(text, "spaces_bridge_mixer_up"), sample(
+        text, "spaces_bridge_mixer_restarts_total"
+    )
 
 
 # --- 6. the lobby ---------------------------------------------------------------------------------
@@ -656,6 +668,8 @@ def test_without_the_media_server_calls_work_but_carry_no_meeting_audio(
         assert a.talker.sent >= 50 and b.talker.sent >= 50
         daemon.wait_log(r"\bmeeting has no audio\b")
         assert not daemon.log_has(r"\bjanus started\b")
+        status, text = get(daemon.ops_url + "/metrics")
+        assert status == 200 and "spaces_bridge_mixer" not in text  # no mixer, nothing to watch
         assert len(Moderator(daemon).details()["attendees"]) == 2
 
 

@@ -122,6 +122,17 @@ class RunningServer:
     """The mixer, when the server has one and Janus could be started."""
 
     @property
+    def mixer_up(self) -> bool:
+        """Whether meetings have their audio now: the mixer runs and answers. False while Janus is
+        down or restarting, and for good when it could not be started (not installed)."""
+        return self.plane is not None and self.plane.reason is None
+
+    @property
+    def mixer_restarts(self) -> int:
+        """Times the mixer was restarted after it died, since the server started."""
+        return self.plane.janus.restarts if self.plane is not None else 0
+
+    @property
     def media_problem(self) -> str | None:
         """Why meetings have no audio now (for ``/readyz``), None when they do or never will."""
         if self.plane is None:
