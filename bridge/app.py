@@ -45,9 +45,9 @@ from .conference.server.config import (
 from .conference.server.local import LocalApi
 from .conference.server.mixer.config import JanusConfig
 from .conference.wire import Role
-from .config import Config, ConfigError, LimitsConfig, Listen, load
+from .config import Config, ConfigError, LimitsConfig, Listen, MediaConfig, load
 from .media.anchor import MediaAnchor
-from .media.prompts import Prompts
+from .media.prompts import PromptError, Prompts
 from .media.relay import Relay
 from .ops import logs
 from .ops.http import start_ops
@@ -226,7 +226,9 @@ class Bridge:
         if worker is not None and worker < new.sip.workers:
             # Compared with what this worker runs with (its media slice, its ops port).
             new = new.for_worker(worker)
-        live = ("calls", "dialplan", "limits", "ops.json_logs", "ops.log_level", "ops.sip_trace")
+        live = ["calls", "dialplan", "limits", "ops.json_logs", "ops.log_level", "ops.sip_trace"]
+        if self._reload_prompts(new.media):
+            live.append("media.prompts_dir")
         restart = [
             name
             for name in ("sip", "media", "drain", "conference", "server", "auth")
@@ -254,7 +256,24 @@ class Bridge:
         self._apply_limits(new.limits)
         if self.calls is not None:
             self.calls.reconfigure(call_settings(self.config))
-        log.info("configuration reloaded", applied=list(live), needs_restart=restart)
+        log.info("configuration reloaded", applied=live, needs_restart=restart)
+
+    def _reload_prompts(self, media: MediaConfig) -> bool:
+        """New recordings in ``[media] prompts_dir`` (or another folder, or none): played from
+        each call's next prompt on. The rest of ``[media]``, prompts on or off included, is bound
+        at start. Whether they were applied."""
+        old = self.config.media
+        if self.relay is None or not (old.prompts and media.prompts):
+            return False
+        if media.prompts_dir == old.prompts_dir and media.prompts_dir is None:
+            return False
+        try:
+            self.relay.prompts = Prompts.load(overrides=media.prompts_dir)
+        except (PromptError, OSError) as exc:  # changed again since the file was checked
+            log.error("reload: prompts kept as they were", error=str(exc))  # noqa: TRY400
+            return False
+        self.config = replace(self.config, media=replace(old, prompts_dir=media.prompts_dir))
+        return True
 
     def not_ready(self) -> list[str]:
         """What keeps the bridge from taking calls (``/readyz``)."""

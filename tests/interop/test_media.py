@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import pathlib
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -253,6 +254,44 @@ def test_a_phone_muted_by_the_moderator_hears_you_are_muted(tmp_path: pathlib.Pa
         assert phone.wait_offers(2) == ["sendonly", "sendrecv"]
         # Both prompts in one stream of ours: the sequence runs on from the first prompt.
         assert consecutive(media.received())
+
+
+def test_an_operators_recording_is_played_and_sighup_brings_in_a_new_one(
+    tmp_path: pathlib.Path,
+) -> None:
+    """``[media] prompts_dir``: the phone hears the operator's "you are muted" instead of ours,
+    and after the file is replaced and SIGHUP sent, the new one, in the same call."""
+    folder = tmp_path / "prompts"
+    folder.mkdir()
+    first, second = bytes(range(1, 161)) * 8, bytes(range(96, 256)) * 6
+    (folder / "muted.pcmu").write_bytes(first)
+    with (
+        running_daemon(tmp_path, media_config=f'prompts_dir = "{folder}"\n') as daemon,
+        RtpSocket() as media,
+        calling((daemon.host, daemon.port), media.port) as phone,
+    ):
+        moderator = Moderator(daemon)
+        attendee = attendee_of(moderator)
+        moderator.mute(attendee)
+        wait_prompt(media, first)
+        assert find_prompt(media.received(), MUTED) is None  # not ours
+        since = time.monotonic()
+        moderator.mute(attendee, audio=True)
+        wait_prompt(media, UNMUTED, since)  # a prompt the folder does not have stays ours
+        assert phone.wait_offers(2) == ["sendonly", "sendrecv"]
+
+        (folder / "muted.pcmu").write_bytes(second[:-1])  # not whole frames: refused, named
+        daemon.signal(signal.SIGHUP)
+        daemon.wait_log("reload refused", r"media\.prompts_dir", r"muted\.pcmu is 959 bytes")
+        (folder / "muted.pcmu").write_bytes(second)
+        daemon.signal(signal.SIGHUP)
+        daemon.wait_log(
+            "configuration reloaded", r"applied=.*media\.prompts_dir", r"needs_restart=\[\]"
+        )
+        since = time.monotonic()
+        moderator.mute(attendee)
+        wait_prompt(media, second, since)
+        assert find_prompt(media.received(since), first) is None
 
 
 # --- 3. latching ----------------------------------------------------------------------------------
