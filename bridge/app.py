@@ -206,7 +206,7 @@ class Bridge:
         self._listening = True
         address = self.config.ops.address
         if address is not None:
-            self._ops, url = await start_ops(self.metrics, self.not_ready, *address)
+            self._ops, url = await start_ops(self.metrics.registry, self.not_ready, *address)
             log.info("operations endpoint", url=url, paths="/metrics /healthz /readyz")
 
     def reload(self) -> None:
@@ -284,9 +284,8 @@ class Bridge:
             reasons.append("the conference server's event stream is not connected")
         if self.calls is not None and self.calls.draining:
             reasons.append("draining")
-        media = self.server.media_problem if self.server is not None else None
-        if media is not None:
-            reasons.append(f"the media platform is down: {media}")
+        if self.server is not None:
+            reasons += self.server.not_ready()
         return reasons
 
     async def _connect_conference(self) -> None:

@@ -70,6 +70,7 @@ def _server(path: str | None) -> int:
     from .conference.server.mixer.config import JanusConfig  # noqa: PLC0415
     from .ops import logs  # noqa: PLC0415
 
+    ops, json_logs, log_level = None, False, "info"
     if path is None:
         server_config = replace(embedded_default(secrets.token_urlsafe(16)), mixer=JanusConfig())
     else:
@@ -82,8 +83,11 @@ def _server(path: str | None) -> int:
             print(f"configuration error: {path}: server: no [server] table", file=sys.stderr)
             return 2
         server_config = replace(config.server, mixer=config.media_server)
-    logs.configure()
-    return asyncio.run(run_server(server_config))
+        if "ops" in config.tables:
+            ops = config.ops.address
+        json_logs, log_level = config.ops.json_logs, config.ops.log_level
+    logs.configure(json=json_logs, level=log_level)
+    return asyncio.run(run_server(server_config, ops=ops))
 
 
 if __name__ == "__main__":

@@ -59,6 +59,9 @@ class Config:
     worker: int | None = None
     """This process's index among ``sip.workers`` (given on the command line by the supervisor,
     never in the file); None when one process serves the listeners alone."""
+    tables: frozenset[str] = frozenset()
+    """The tables the file has (``spaces-bridge server`` serves ``[ops]`` only when its file has
+    one, so that it does not take the bridge's default port beside a bridge)."""
     warnings: tuple[str, ...] = ()
     """What the file says that is valid but probably not meant: ``check-config`` prints these, and
     the daemon logs them at start. The built-in defaults have none."""
@@ -109,7 +112,11 @@ def from_mapping(data: Mapping[str, Any], source: str) -> Config:
     )
     _check_workers(config)
     _check_media_ports(config)
-    return replace(config, warnings=_warnings(config, _table(data, "limits", source)))
+    return replace(
+        config,
+        tables=frozenset(data),
+        warnings=_warnings(config, _table(data, "limits", source)),
+    )
 
 
 def _check_workers(config: Config) -> None:

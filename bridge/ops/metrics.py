@@ -47,9 +47,7 @@ class Metrics:
         self._requests: dict[tuple[str, bytes], Counter] = {}
         self._responses: dict[tuple[str, bytes], Counter] = {}
         self.registry = r = CollectorRegistry(auto_describe=True)
-        Info("spaces_bridge_build", "Version of the running bridge.", registry=r).info(
-            {"version": __version__}
-        )
+        _build_info(r)
         self.sip_requests = Counter(
             "spaces_bridge_sip_requests",
             "SIP requests received (in) and sent (out), by method.",
@@ -258,20 +256,51 @@ class Metrics:
     def watch_mixer(self, server: MixerHealth) -> None:
         """The embedded server's mixer (Janus AudioBridge), read at scrape time: an alert on
         ``spaces_bridge_mixer_up == 0`` says that meetings have no audio."""
-        Gauge(
-            "spaces_bridge_mixer_up",
-            "1 while the embedded server's mixer answers; 0 while it is down, restarting, or "
-            "could not be started (meetings have no audio).",
-            registry=self.registry,
-        ).set_function(lambda: float(server.mixer_up))
-        self.registry.register(
-            _CountsCollector(
-                "spaces_bridge_mixer_restarts",
-                "Times the embedded server's mixer was restarted after it died.",
-                [],
-                lambda: {(): server.mixer_restarts},
-            )
+        _watch_mixer(self.registry, server)
+
+
+def server_registry(server: ServerFacts, *, mixer: bool) -> CollectorRegistry:
+    """The metrics of ``spaces-bridge server`` on its own (the bridge's endpoint carries the
+    embedded server's): its meetings and, with ``mixer``, its mixer; read at scrape time."""
+    r = CollectorRegistry(auto_describe=True)
+    _build_info(r)
+    Gauge("spaces_bridge_server_meetings_active", "Meetings in progress.", registry=r).set_function(
+        lambda: server.census().meetings
+    )
+    Gauge(
+        "spaces_bridge_server_attendees", "Attendees in the meetings (admitted).", registry=r
+    ).set_function(lambda: server.census().attendees)
+    Gauge(
+        "spaces_bridge_server_lobby_waiting",
+        "Attendees waiting in a lobby for a moderator.",
+        registry=r,
+    ).set_function(lambda: server.census().waiting)
+    if mixer:
+        _watch_mixer(r, server)
+    return r
+
+
+def _build_info(registry: CollectorRegistry) -> None:
+    Info("spaces_bridge_build", "Version of the running bridge.", registry=registry).info(
+        {"version": __version__}
+    )
+
+
+def _watch_mixer(registry: CollectorRegistry, server: MixerHealth) -> None:
+    Gauge(
+        "spaces_bridge_mixer_up",
+        "1 while the embedded server's mixer answers; 0 while it is down, restarting, or "
+        "could not be started (meetings have no audio).",
+        registry=registry,
+    ).set_function(lambda: float(server.mixer_up))
+    registry.register(
+        _CountsCollector(
+            "spaces_bridge_mixer_restarts",
+            "Times the embedded server's mixer was restarted after it died.",
+            [],
+            lambda: {(): server.mixer_restarts},
         )
+    )
 
 
 class MixerHealth(Protocol):
@@ -282,6 +311,25 @@ class MixerHealth(Protocol):
 
     @property
     def mixer_restarts(self) -> int: ...
+
+
+class Census(Protocol):
+    """How many meetings, admitted attendees and lobby waiters the server has now."""
+
+    @property
+    def meetings(self) -> int: ...
+
+    @property
+    def attendees(self) -> int: ...
+
+    @property
+    def waiting(self) -> int: ...
+
+
+class ServerFacts(MixerHealth, Protocol):
+    """What the conference server tells its metrics (conference.server RunningServer)."""
+
+    def census(self) -> Census: ...
 
 
 class MediaCounts(Protocol):

@@ -323,6 +323,12 @@ def test_workers_split_the_media_range_and_the_ops_ports() -> None:
     assert alone.for_worker(0).media == alone.media and alone.for_worker(0).ops == alone.ops
 
 
+def test_the_config_knows_which_tables_its_file_has() -> None:
+    # spaces-bridge server serves [ops] only when its file asks for it.
+    assert load(None).tables == frozenset()
+    assert from_mapping({"server": {}, "ops": {"listen": ""}}, "s.toml").tables == {"server", "ops"}
+
+
 def test_only_a_max_dialogs_the_file_sets_is_checked_against_the_media_range() -> None:
     # The defaults (60,000 dialogs, 2,500 relayed calls) and a file that leaves max_dialogs
     # alone warn of nothing: the range is the relayed calls' bound.

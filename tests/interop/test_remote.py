@@ -7,10 +7,12 @@ import pathlib
 
 import pytest
 
+from bridge import __version__
 from tests.interop.harness import free_port, running_daemon
 from tests.interop.meeting import Moderator, phone_call
 from tests.interop.remote import BRIDGE_TOKEN, TOKEN_ENV, conference_server, remote_config
 from tests.interop.scenario import Phone
+from tests.interop.test_ops import get, sample
 
 pytestmark = pytest.mark.interop
 
@@ -79,3 +81,34 @@ def test_a_remote_server_without_dial_in_ids_leaves_the_menu_number_unavailable(
         (tmp_path / "direct").mkdir()
         with phone_call(daemon, Phone().invite().bye(), tmp_path / "direct"):
             pass
+
+
+def test_the_server_alone_serves_metrics_health_and_readiness(tmp_path: pathlib.Path) -> None:
+    """``spaces-bridge server`` with an ``[ops]`` table: what an operator of the shared server
+    of a scale-out (docs/scale-out.md) scrapes and probes: its meetings, attendees and mixer."""
+    port, ops_port = free_port(), free_port()
+    (tmp_path / "bridge").mkdir()
+    ops = f"http://127.0.0.1:{ops_port}"
+    with (
+        conference_server(tmp_path, port, tables=f'\n[ops]\nlisten = "127.0.0.1:{ops_port}"\n'),
+        running_daemon(
+            tmp_path / "bridge",
+            extra_config=remote_config(f"http://127.0.0.1:{port}"),
+            env=TOKEN_ENV,
+        ) as daemon,
+    ):
+        assert get(ops + "/healthz") == (200, '{"status": "ok"}')
+        assert get(ops + "/readyz") == (200, '{"status": "ready"}')
+        idle = get(ops + "/metrics")[1]
+        assert sample(idle, "spaces_bridge_build_info", version=__version__) == 1
+        assert sample(idle, "spaces_bridge_mixer_up") == 1
+        assert sample(idle, "spaces_bridge_server_attendees") == 0
+        assert "spaces_bridge_sip_" not in idle  # the bridge's own metrics are not the server's
+        with phone_call(daemon, Phone().invite().pause(1500).bye(), tmp_path):
+            Moderator(daemon).phone()
+            busy = get(ops + "/metrics")[1]
+            assert sample(busy, "spaces_bridge_server_meetings_active") == 1
+            assert sample(busy, "spaces_bridge_server_attendees") == 1
+            assert sample(busy, "spaces_bridge_server_lobby_waiting") == 0
+        daemon.wait_log("call ended")
+        assert sample(get(ops + "/metrics")[1], "spaces_bridge_server_attendees") == 0

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 
+from ...ops.http import start_ops
+from ...ops.metrics import server_registry
 from ...ops.web import serve
 from ..wire import Role
 from . import http
@@ -109,6 +111,15 @@ def build_app(
     return app
 
 
+@dataclass(frozen=True, slots=True)
+class Census:
+    meetings: int
+    attendees: int
+    """Admitted attendees of the meetings in progress."""
+    waiting: int
+    """Attendees waiting in a lobby."""
+
+
 @dataclass(slots=True)
 class RunningServer:
     """A started conference server; ``close()`` stops it (sockets first, then HTTP)."""
@@ -121,6 +132,20 @@ class RunningServer:
     plane: MediaPlane | None = None
     """The mixer, when the server has one and Janus could be started."""
 
+    def census(self) -> Census:
+        """The meetings in progress and who is in them now (for the server's metrics)."""
+        meetings = attendees = waiting = 0
+        for space_id in self.conference.space_ids():
+            if self.conference.active_meeting_id(space_id) is None:
+                continue
+            meetings += 1
+            for attendee in self.conference.attendees(space_id):
+                if attendee.admitted:
+                    attendees += 1
+                else:
+                    waiting += 1
+        return Census(meetings, attendees, waiting)
+
     @property
     def mixer_up(self) -> bool:
         """Whether meetings have their audio now: the mixer runs and answers. False while Janus is
@@ -131,6 +156,12 @@ class RunningServer:
     def mixer_restarts(self) -> int:
         """Times the mixer was restarted after it died, since the server started."""
         return self.plane.janus.restarts if self.plane is not None else 0
+
+    def not_ready(self) -> list[str]:
+        """What keeps the server from serving meetings with audio (``/readyz`` of ``spaces-bridge
+        server``): the same media-platform reason the bridge's ``/readyz`` gives."""
+        problem = self.media_problem
+        return [] if problem is None else [f"the media platform is down: {problem}"]
 
     @property
     def media_problem(self) -> str | None:
@@ -203,8 +234,13 @@ async def start_mixer(config: JanusConfig) -> MediaPlane | None:
     return plane
 
 
-async def run_server(config: ServerConfig, stop: asyncio.Event | None = None) -> int:
-    """Run the server until SIGTERM/SIGINT (or ``stop`` is set); the process exit code."""
+async def run_server(
+    config: ServerConfig,
+    stop: asyncio.Event | None = None,
+    ops: tuple[str, int] | None = None,
+) -> int:
+    """Run the server until SIGTERM/SIGINT (or ``stop`` is set); the process exit code. With
+    ``ops`` (host, port), serve ``/metrics``, ``/healthz`` and ``/readyz`` there too."""
     loop = asyncio.get_running_loop()
     if stop is None:
         stop = asyncio.Event()
@@ -216,7 +252,19 @@ async def run_server(config: ServerConfig, stop: asyncio.Event | None = None) ->
         # An operator's problem (port in use), not a bug: the message, no traceback.
         log.error("cannot start conference server", error=str(exc))  # noqa: TRY400
         return 1
+    runner = None
+    if ops is not None:
+        registry = server_registry(server, mixer=config.mixer is not None)
+        try:
+            runner, url = await start_ops(registry, server.not_ready, *ops)
+        except OSError as exc:
+            log.error("cannot start the operations endpoint", error=str(exc))  # noqa: TRY400
+            await server.close()
+            return 1
+        log.info("operations endpoint", url=url, paths="/metrics /healthz /readyz")
     await stop.wait()
     log.info("stopping conference server")
+    if runner is not None:
+        await runner.cleanup()
     await server.close()
     return 0
