@@ -580,6 +580,25 @@ def test_the_meeting_hears_again_after_janus_is_killed(tmp_path: pathlib.Path) -
             assert not held.received(moved + 0.05), f"{attendee}'s leg still sends to its old port"
 
 
+def test_a_mixer_that_cannot_start_is_retried_and_reported(tmp_path: pathlib.Path) -> None:
+    """A Janus that exits at once (here /bin/false): the daemon still starts and answers calls,
+    tries Janus again with a growing delay, and says why meetings have no audio on /readyz and in
+    spaces_bridge_mixer_up, for a load balancer and an alert."""
+    config = '\n[media_server]\njanus = "/bin/false"\n'
+    with running_daemon(tmp_path, extra_config=config) as daemon:
+        daemon.wait_log(r"janus start failed", r"exited with code 1 while starting")
+        status, body = get(daemon.ops_url + "/readyz")
+        assert status == 503, body
+        assert json.loads(body)["reasons"] == [
+            "the media platform is down: janus exited with code 1 while starting"
+        ]
+        assert mixer_metrics(daemon) == (0.0, 0.0)
+        deadline = time.monotonic() + 5
+        while daemon.log().count("janus start failed") < 3:
+            assert time.monotonic() < deadline, daemon.log()
+            time.sleep(0.1)
+
+
 def mixer_metrics(daemon: Daemon) -> tuple[float, float]:
     """``spaces_bridge_mixer_up`` and ``spaces_bridge_mixer_restarts_total``, as scraped."""
     status, text = get(daemon.ops_url + "/metrics")
