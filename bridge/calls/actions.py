@@ -56,7 +56,9 @@ class Actions:
         call.action_at = now
         package = request.headers.get("info-package")
         if package is not None and package.strip().lower() != infopackage.PACKAGE:
-            self._endpoint.respond(rid, 469, "Bad Info Package", now=now)
+            # RFC 6086 §4.2.2: the 469 says which packages we do take.
+            headers = infopackage.RECV_INFO_HEADER
+            self._endpoint.respond(rid, 469, "Bad Info Package", now=now, headers=headers)
             return
         ctype = (request.content_type or "").partition(";")[0].strip().lower()
         if ctype not in ACCEPT_INFO:
@@ -82,6 +84,9 @@ class Actions:
             return
         commands: list[policy.Command] = []
         call.action_at = now
+        listed = infopackage.listed(request)
+        if listed is not None:  # a target refresh may change the packages (RFC 6086 §5.2.3)
+            call.methods = infopackage.with_listed(call.methods, listed)
         if offer is not None:
             audio = _first(offer, "audio")
             if audio is None:
@@ -107,7 +112,7 @@ class Actions:
                 self._answer(rid, exc.status_hint, exc.reason)
                 self._flush()
                 return
-            self._answer(rid, 200, body=local)
+            self._answer(rid, 200, headers=infopackage.RECV_INFO_HEADER, body=local)
             self._flush()
 
         self._spawn(answer())

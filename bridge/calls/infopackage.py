@@ -3,22 +3,48 @@ events we send them (docs/behaviour.md, "Phone to server" and "Server to phone")
 
 Bodies are ``application/vnd.spaces.bridge+json`` objects with a ``type``; requests carry an ``id``
 that the reply echoes. The package is named ``spaces-bridge`` in ``Info-Package``, which endpoints
-may omit. The parser takes any bytes and returns a typed request or raises
-:class:`~bridge.sip.RemoteProtocolError` with the status to answer (400 malformed, 415 an unknown
-request type); nothing else.
+may omit. It is negotiated as RFC 6086 §5 says: our answers list it in ``Recv-Info``, and our INFO
+events name it in ``Info-Package`` only when the phone's ``Recv-Info`` listed it; to other modern
+endpoints they go as a legacy INFO usage (§9), without the header. The parser takes any bytes and
+returns a typed request or raises :class:`~bridge.sip.RemoteProtocolError` with the status to answer
+(400 malformed, 415 an unknown request type); nothing else.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Literal
 
-from ..sip import RemoteProtocolError
+from ..sip import RemoteProtocolError, Request
 from ..sip.bodies import MAX_BODY
 
 CONTENT_TYPE = "application/vnd.spaces.bridge+json"
 PACKAGE = "spaces-bridge"
+RECV_INFO_HEADER = (("Recv-Info", PACKAGE),)
+"""In our 2xx to (re-)INVITEs and our 469: the package we take INFO requests for."""
+NEGOTIATED = "recv-info"
+"""Among a call's signalling methods: the phone's ``Recv-Info`` listed our package. A member of the
+call's (shared) method set rather than a field of its own: a held call carries no extra byte."""
+
+
+def listed(request: Request) -> bool | None:
+    """Whether the ``Recv-Info`` header fields of a (re-)INVITE list our package; None when there
+    are none, which leaves the dialog's package set as it was (RFC 6086 §5.2.3). An empty field
+    means no package at all."""
+    values = request.headers.get_all("recv-info")
+    if not values:
+        return None
+    return any(name.strip().lower() == PACKAGE for value in values for name in value.split(","))
+
+
+@functools.cache
+def with_listed(methods: frozenset[str], listed: bool) -> frozenset[str]:
+    """``methods`` with or without :data:`NEGOTIATED`: one shared set per combination (they come
+    from the configuration, so there are a handful)."""
+    return methods | {NEGOTIATED} if listed else methods - {NEGOTIATED}
+
 
 #: Longest JSON request ``id`` we accept: it is echoed in replies and logged.
 MAX_ID = 128

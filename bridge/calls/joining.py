@@ -10,7 +10,7 @@ import itertools
 from collections.abc import Awaitable, Callable
 
 from ..sip import Endpoint, RemoteProtocolError, Request, SipUri, sdp
-from . import policy
+from . import infopackage, policy
 from .access import Caller
 from .actions import RETRY_AFTER
 from .attendance import Attendance, Refused
@@ -89,7 +89,10 @@ class Joining:
             endpoint_version=version.strip()[:16]
             if version and generation.value == "modern"
             else None,
-            methods=self.settings.methods(generation, request.headers.get("user-agent")),
+            methods=infopackage.with_listed(
+                self.settings.methods(generation, request.headers.get("user-agent")),
+                infopackage.listed(request) or False,
+            ),
             request_id=rid,
             offer=offer,
             session_id=next(self._session_ids),
@@ -180,7 +183,7 @@ class Joining:
             return
         # Answered: re-offers build on our own last SDP; the phone's parsed offer is ~1 KiB a call.
         call.offer = None
-        call.dialog = self._respond(rid, 200, body=local)
+        call.dialog = self._respond(rid, 200, headers=infopackage.RECV_INFO_HEADER, body=local)
         if call.dialog is None:
             self._book.end(call, "cancelled")
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from ..sip import RemoteProtocolError
+from . import infopackage
 from .actions import RETRY_AFTER
 from .attendance import Refused
 from .audio import CallAudio
@@ -74,7 +75,7 @@ class MenuEntry:
             return
         assert call.request_id is not None
         rid, call.request_id, call.offer = call.request_id, None, None
-        call.dialog = self._respond(rid, 200, body=local)
+        call.dialog = self._respond(rid, 200, headers=infopackage.RECV_INFO_HEADER, body=local)
         self._flush()
         if call.dialog is None:
             self._book.end(call, "cancelled")

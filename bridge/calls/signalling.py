@@ -57,7 +57,8 @@ class Signalling:
                 call.dialog,
                 "INFO",
                 now=self._clock(),
-                headers=(("Info-Package", infopackage.PACKAGE),),
+                # The package only if the phone listed it; else a legacy INFO usage (RFC 6086 §9).
+                headers=_PACKAGE if infopackage.NEGOTIATED in call.methods else (),
                 body=body,
                 content_type=infopackage.CONTENT_TYPE,
             )
@@ -224,6 +225,9 @@ def _event_body(note: policy.Notify) -> bytes | None:
         case "meeting", "ended":
             return infopackage.meeting_event("ended")
     return None
+
+
+_PACKAGE = (("Info-Package", infopackage.PACKAGE),)
 
 
 class Responder:

@@ -15,6 +15,7 @@ from bridge.calls.infopackage import (
     RaiseHandRequest,
     parse_request,
 )
+from bridge.sip import Request, parse_message
 from bridge.sip.errors import RemoteProtocolError
 
 
@@ -136,3 +137,42 @@ def test_any_json_body_parses_or_raises_the_documented_error(body: bytes) -> Non
     except RemoteProtocolError as exc:
         status = exc.status_hint
     assert status in (200, 400, 415)
+
+
+def _invite(*recv_info: str) -> Request:
+    lines = [
+        "INVITE sip:demo@127.0.0.1 SIP/2.0",
+        "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1",
+        "From: <sip:phone@127.0.0.1>;tag=1",
+        "To: <sip:demo@127.0.0.1>",
+        "Call-ID: a",
+        "CSeq: 1 INVITE",
+        *(f"Recv-Info: {value}" for value in recv_info),
+        "Content-Length: 0",
+    ]
+    message = parse_message(("\r\n".join(lines) + "\r\n\r\n").encode())
+    assert isinstance(message, Request)
+    return message
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ((), None),  # no header: the dialog's set stays as it was
+        (("",), False),  # empty: no package at all
+        (("spaces-bridge",), True),
+        (("foo , SPACES-BRIDGE",), True),
+        (("foo", "spaces-bridge"), True),  # two header fields
+        (("foo, spaces-bridges",), False),
+    ],
+)
+def test_recv_info_lists_our_package_or_not(fields: tuple[str, ...], expected: bool | None) -> None:
+    assert infopackage.listed(_invite(*fields)) is expected
+
+
+def test_negotiation_marks_the_shared_method_sets() -> None:
+    methods = frozenset({"sdp", "info"})
+    marked = infopackage.with_listed(methods, True)
+    assert marked == {"sdp", "info", infopackage.NEGOTIATED}
+    assert infopackage.with_listed(frozenset(methods), True) is marked  # one set, not one a call
+    assert infopackage.with_listed(marked, False) == methods

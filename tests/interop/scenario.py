@@ -44,12 +44,15 @@ class Phone:
     checks: list[str] = field(default_factory=list)
     cseq: int = 1
     sdp_version: int = 1
+    recv_info: str | None = None
+    """The INVITE's ``Recv-Info`` (RFC 6086): the INFO packages the phone takes; None: no header."""
 
-    def _check(self, regexp: str, where: str = "body") -> str:
+    def _check(self, regexp: str, where: str = "body", *, absent: bool = False) -> str:
         name = f"c{len(self.checks)}"
         self.checks.append(name)
+        check = "check_it_inverse" if absent else "check_it"
         return (
-            f'      <ereg regexp="{regexp}" search_in="{where}" check_it="true" '
+            f'      <ereg regexp="{regexp}" search_in="{where}" {check}="true" '
             f'assign_to="{name}"/>\n'
         )
 
@@ -83,6 +86,7 @@ class Phone:
                 _CONTACT,
                 "Max-Forwards: 70",
                 "[vh]",
+                *([] if self.recv_info is None else [f"Recv-Info: {self.recv_info}"]),
                 "Content-Type: application/sdp",
                 "Content-Length: [len]",
             ]
@@ -94,13 +98,15 @@ class Phone:
         self.steps.append('  <recv response="183" optional="true"/>\n')
 
     def invite(self, *, answer: str = "sendrecv", timeout_ms: int = 10000) -> Phone:
-        """INVITE with a sendrecv offer; expect 200 whose audio direction is ``answer``."""
+        """INVITE with a sendrecv offer; expect 200 whose audio direction is ``answer``, and which
+        lists the bridge's INFO package in ``Recv-Info`` (RFC 6086 §5.2.2)."""
         self._send_invite()
         self.checks.append("to")
         to = '      <ereg regexp=".*" search_in="hdr" header="To:" check_it="true" assign_to="to"/>\n'
+        recv_info = self._check("Recv-Info: *spaces-bridge", "msg")
         self.steps.append(
             f'  <recv response="200" rrs="true" timeout="{timeout_ms}">\n'
-            f"    <action>\n{to}{self._check(f'a={answer}')}    </action>\n  </recv>\n"
+            f"    <action>\n{to}{self._check(f'a={answer}')}{recv_info}    </action>\n  </recv>\n"
         )
         return self.ack()
 
@@ -158,11 +164,17 @@ class Phone:
         self.steps.append('  <recv request="ACK"/>\n')
         return self
 
-    def expect_info(self, regexp: str, *, timeout_ms: int = 10000) -> Phone:
-        """An INFO from the bridge whose body matches ``regexp``; answered 200."""
+    def expect_info(
+        self, regexp: str, *, package: bool | None = None, timeout_ms: int = 10000
+    ) -> Phone:
+        """An INFO from the bridge whose body matches ``regexp``; answered 200. ``package``: it
+        must (True) or must not (False) name the INFO package in ``Info-Package``."""
+        named = ""
+        if package is not None:
+            named = self._check("Info-Package: *spaces-bridge", "msg", absent=not package)
         self.steps.append(
             f'  <recv request="INFO" timeout="{timeout_ms}">\n'
-            f"    <action>\n{self._check(regexp)}    </action>\n  </recv>\n"
+            f"    <action>\n{self._check(regexp)}{named}    </action>\n  </recv>\n"
         )
         self._answer_last("", "")
         return self
@@ -174,10 +186,19 @@ class Phone:
         self._answer_last("", "")
         return self
 
-    def info(self, ctype: str, body: str, *, status: int = 200, header: str | None = None) -> Phone:
-        """An INFO answered by ``status``; ``header`` is a regex on the whole response."""
+    def info(
+        self,
+        ctype: str,
+        body: str,
+        *,
+        status: int = 200,
+        header: str | None = None,
+        lines: tuple[str, ...] = (),
+    ) -> Phone:
+        """An INFO (with header ``lines``) answered by ``status``; ``header`` is a regex on the
+        whole response."""
         self.cseq += 1
-        text = self._request("INFO", [], body + "\n", ctype)
+        text = self._request("INFO", list(lines), body + "\n", ctype)
         self.steps.append('  <send retrans="500">\n' + _cdata(text))
         if header is None:
             self.steps.append(f'  <recv response="{status}"/>\n')

@@ -47,13 +47,51 @@ def test_admin_mute_and_unmute_reach_a_legacy_phone_as_reoffers(
     daemon.wait_log("call ended")
 
 
+@pytest.mark.parametrize(
+    "recv_info",
+    [None, "spaces-bridge", "foo, Spaces-Bridge", ""],
+    ids=["none", "ours", "list", "empty"],
+)
 def test_admin_mute_reaches_a_modern_phone_as_an_info_event(
-    daemon: Daemon, tmp_path: pathlib.Path
+    daemon: Daemon, tmp_path: pathlib.Path, recv_info: str | None
 ) -> None:
-    phone = Phone().invite().expect_info("audio.:false.*tracksstatus.change").bye()
+    """RFC 6086: the event names our package in Info-Package only if the phone's Recv-Info
+    listed it; otherwise it goes as a legacy INFO usage, without the header."""
+    listed = recv_info is not None and "spaces-bridge" in recv_info.lower()
+    phone = (
+        Phone(recv_info=recv_info)
+        .invite()
+        .expect_info("audio.:false.*tracksstatus.change", package=listed)
+        .bye()
+    )
     with phone_call(daemon, phone, tmp_path, version_header=MODERN):
         moderator = Moderator(daemon)
         moderator.mute(moderator.phone()["attendeeId"])
+
+
+def test_an_info_of_another_package_gets_469_naming_ours(
+    daemon: Daemon, tmp_path: pathlib.Path
+) -> None:
+    phone = (
+        Phone(recv_info="spaces-bridge")
+        .invite()
+        .info(
+            "application/vnd.spaces.bridge+json",
+            '{"type":"raisehand","id":"r1"}',
+            status=469,
+            header="Recv-Info: *spaces-bridge",
+            lines=("Info-Package: conference-control",),
+        )
+        .info(
+            "application/vnd.spaces.bridge+json",
+            '{"type":"raisehand","id":"r2"}',
+            lines=("Info-Package: spaces-bridge",),
+        )
+        .expect_info("raised.*hand", package=True)  # the second was applied: its event follows
+        .bye()
+    )
+    with phone_call(daemon, phone, tmp_path, version_header=MODERN):
+        pass
 
 
 def test_mute_on_entry_is_in_the_first_answer(daemon: Daemon, tmp_path: pathlib.Path) -> None:
