@@ -1,13 +1,12 @@
 """The ``spacesVersion`` header: which client generation an endpoint is (docs/behaviour.md, Legacy
-and modern endpoints)."""
+and modern endpoints). The rule is the conference API's own (:func:`~bridge.conference.wire.is_modern`),
+so that a phone and the server's view of it never disagree."""
 
 from __future__ import annotations
 
-import re
 from enum import Enum
 
-MODERN_SINCE = (1, 1)
-_VERSION_RE = re.compile(r"\s*([0-9]{1,4})\.([0-9]{1,4})(?:\.[0-9]{1,6})?\s*\Z")
+from ..conference.wire import is_modern
 
 
 class Generation(Enum):
@@ -17,10 +16,4 @@ class Generation(Enum):
 
 def classify(value: str | None) -> Generation:
     """``1.1`` or higher → modern; absent, ``1.0`` or unparsable → legacy."""
-    if value is None:
-        return Generation.LEGACY
-    match = _VERSION_RE.match(value)
-    if match is None:
-        return Generation.LEGACY
-    version = (int(match[1]), int(match[2]))
-    return Generation.MODERN if version >= MODERN_SINCE else Generation.LEGACY
+    return Generation.MODERN if is_modern(value) else Generation.LEGACY

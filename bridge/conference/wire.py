@@ -5,6 +5,7 @@ server speak the same roles, hands, policies, permissions, event categories and 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
@@ -66,6 +67,21 @@ class MediaEndpoint:
 
 MODERN_VERSION = (1, 1)
 """Clients reporting this version or higher are modern; absent, lower or unparsable is legacy."""
+_VERSION = re.compile(r"\s*([0-9]{1,6})(?:\.([0-9]{1,6})(?:\.[0-9]{1,6})?)?\s*")
+
+
+def is_modern(version: str | None) -> bool:
+    """The one rule both ends apply, to a phone's ``spacesVersion`` and to a client's ``version``
+    (docs/behaviour.md, Legacy and modern endpoints): ``major``, ``major.minor`` or
+    ``major.minor.patch`` in ASCII digits, at least 1.1, is modern; absent, lower or anything else
+    (``abc``, ``v1.1``, ``1.1-beta``, which comes before 1.1) is legacy."""
+    if version is None:
+        return False
+    match = _VERSION.fullmatch(version)
+    if match is None:
+        return False
+    return (int(match[1]), int(match[2] or 0)) >= MODERN_VERSION
+
 
 EVENT_VERSION = "1.1"
 """``version`` written in every ``MEDIA_SESSION_RESPONSE``."""

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import datetime
 import functools
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..wire import (
     EVENT_VERSION,
-    MODERN_VERSION,
     SERVER_SENDER,
     Category,
     GuestPolicy,
@@ -20,6 +18,7 @@ from ..wire import (
     MediaOffer,
     MeetingState,
     Role,
+    is_modern,
 )
 
 JSON = dict[str, Any]
@@ -172,20 +171,6 @@ class Meeting:
     def moderator_present(self) -> bool:
         """Whether an admitted moderator can see lobby requests now."""
         return any(a.admitted and a.role is Role.MODERATOR for a in self.attendees.values())
-
-
-_VERSION = re.compile(r"\s*(\d{1,6})(?:\.(\d{1,6}))?")
-
-
-def is_modern(version: str | None) -> bool:
-    """``1.1`` or higher is modern; absent, lower or unparsable (``"abc"``) is legacy
-    (docs/conference-api.md, Data)."""
-    if version is None:
-        return False
-    match = _VERSION.match(version)
-    if match is None:
-        return False
-    return (int(match[1]), int(match[2] or 0)) >= MODERN_VERSION
 
 
 # An attendee's joinedAt is written in the join's answer and in each event about them: formatting

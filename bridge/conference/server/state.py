@@ -34,6 +34,7 @@ from ..wire import (
     Permission,
     PermissionState,
     Role,
+    is_modern,
 )
 from . import rules
 from .errors import (
@@ -53,7 +54,6 @@ from .model import (
     Meeting,
     Outcome,
     Settings,
-    is_modern,
     iso,
 )
 from .rules import Space
