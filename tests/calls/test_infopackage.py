@@ -15,8 +15,10 @@ from bridge.calls.infopackage import (
     RaiseHandRequest,
     parse_request,
 )
-from bridge.sip import Request, parse_message
 from bridge.sip.errors import RemoteProtocolError
+from tests.calls.test_settings import invite
+
+VIA = "SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1"
 
 
 @pytest.mark.parametrize(
@@ -139,22 +141,6 @@ def test_any_json_body_parses_or_raises_the_documented_error(body: bytes) -> Non
     assert status in (200, 400, 415)
 
 
-def _invite(*recv_info: str) -> Request:
-    lines = [
-        "INVITE sip:demo@127.0.0.1 SIP/2.0",
-        "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1",
-        "From: <sip:phone@127.0.0.1>;tag=1",
-        "To: <sip:demo@127.0.0.1>",
-        "Call-ID: a",
-        "CSeq: 1 INVITE",
-        *(f"Recv-Info: {value}" for value in recv_info),
-        "Content-Length: 0",
-    ]
-    message = parse_message(("\r\n".join(lines) + "\r\n\r\n").encode())
-    assert isinstance(message, Request)
-    return message
-
-
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
@@ -167,7 +153,8 @@ def _invite(*recv_info: str) -> Request:
     ],
 )
 def test_recv_info_lists_our_package_or_not(fields: tuple[str, ...], expected: bool | None) -> None:
-    assert infopackage.listed(_invite(*fields)) is expected
+    request = invite(VIA, headers=tuple(f"Recv-Info: {field}" for field in fields))
+    assert infopackage.listed(request) is expected
 
 
 def test_negotiation_marks_the_shared_method_sets() -> None:

@@ -13,7 +13,9 @@ from bridge.sip.parser import parse_message
 PROXY = ipaddress.ip_network("10.0.0.10/32")
 
 
-def invite(*vias: str) -> Request:
+def invite(*vias: str, headers: tuple[str, ...] = ()) -> Request:
+    """An INVITE as it reached the bridge through ``vias`` (topmost first), with more header
+    lines ``headers``."""
     lines = [
         "INVITE sip:join@10.0.0.11 SIP/2.0",
         *(f"Via: {via}" for via in vias),
@@ -22,6 +24,7 @@ def invite(*vias: str) -> Request:
         "Call-ID: origin-1",
         "CSeq: 1 INVITE",
         "Max-Forwards: 69",
+        *headers,
         "Content-Length: 0",
     ]
     message = parse_message(("\r\n".join(lines) + "\r\n\r\n").encode())
