@@ -265,8 +265,8 @@ class Bridge:
         old = self.config.media
         if self.relay is None or not (old.prompts and media.prompts):
             return False
-        if media.prompts_dir == old.prompts_dir and media.prompts_dir is None:
-            return False
+        if media.prompts_dir is None and old.prompts_dir is None:
+            return False  # ours, which do not change; a folder is read again even at the same path
         try:
             self.relay.prompts = Prompts.load(overrides=media.prompts_dir)
         except (PromptError, OSError) as exc:  # changed again since the file was checked
