@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -60,11 +62,50 @@ def test_ready_watchdog_and_stopping(tmp_path: pathlib.Path) -> None:
             assert daemon.stop() == 0, daemon.log()
 
 
-def test_unit_file_verifies() -> None:
+def test_the_server_alone_notifies_ready_watchdog_and_stopping(tmp_path: pathlib.Path) -> None:
+    """``spaces-bridge server`` under its own unit (systemd/spaces-conference-server.service)."""
+    port = free_port()
+    config = tmp_path / "server.toml"
+    config.write_text(
+        f'[server]\nport = {port}\nspaces = [{{ id = "demo" }}]\n'
+        f'tokens = [{{ name = "console", role = "moderator", token = "{"t" * 24}" }}]\n'
+    )
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        env = {**os.environ, "NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "200000"}
+        log = (tmp_path / "server.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bridge", "server", "--config", str(config)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            ready = receive(sock, "READY=1", time.monotonic() + 15)[-1].split("\n")
+            assert f"STATUS=serving http://127.0.0.1:{port}" in ready, ready
+            assert f"MAINPID={process.pid}" in ready
+            with socket.create_connection(("127.0.0.1", port), timeout=2):
+                pass  # READY comes once the API answers
+            for _ in range(3):
+                receive(sock, "WATCHDOG=1", time.monotonic() + 1.0)
+            process.send_signal(signal.SIGTERM)
+            receive(sock, "STOPPING=1", time.monotonic() + 10)
+            assert process.wait(15) == 0, (tmp_path / "server.log").read_text()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            log.close()
+
+
+@pytest.mark.parametrize("name", ["spaces-sip-bridge", "spaces-conference-server"])
+def test_unit_file_verifies(name: str) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze is not installed here")
-    unit = ROOT / "systemd" / "spaces-sip-bridge.service"
+    unit = ROOT / "systemd" / f"{name}.service"
     result = subprocess.run(
         [analyze, "verify", "--man=no", str(unit)], capture_output=True, text=True, check=False
     )

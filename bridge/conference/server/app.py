@@ -16,6 +16,7 @@ from aiohttp import web
 
 from ...ops.http import start_ops
 from ...ops.metrics import server_registry
+from ...ops.notify import Notifier
 from ...ops.web import serve
 from ..wire import Role
 from . import http
@@ -262,9 +263,14 @@ async def run_server(
             await server.close()
             return 1
         log.info("operations endpoint", url=url, paths="/metrics /healthz /readyz")
+    # Under systemd (Type=notify): ready once the API answers, the loop's watchdog, and stopping.
+    notify = Notifier()
+    notify.ready(f"serving {server.url}")
     await stop.wait()
     log.info("stopping conference server")
+    notify.stopping("stopping")
     if runner is not None:
         await runner.cleanup()
     await server.close()
+    notify.close()
     return 0
