@@ -90,6 +90,14 @@ def test_the_server_alone_notifies_ready_watchdog_and_stopping(tmp_path: pathlib
                 pass  # READY comes once the API answers
             for _ in range(3):
                 receive(sock, "WATCHDOG=1", time.monotonic() + 1.0)
+            # A HUP meant for the bridges beside it does not end the meetings.
+            process.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 5
+            while "SIGHUP ignored" not in (tmp_path / "server.log").read_text():
+                assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+                time.sleep(0.05)
+            receive(sock, "WATCHDOG=1", time.monotonic() + 1.0)  # still serving
+            assert process.poll() is None
             process.send_signal(signal.SIGTERM)
             receive(sock, "STOPPING=1", time.monotonic() + 10)
             assert process.wait(15) == 0, (tmp_path / "server.log").read_text()

@@ -247,6 +247,12 @@ async def run_server(
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        # SIGHUP's default action would end the process and every meeting in it: a `kill -HUP`
+        # meant for the bridges beside it must not. The server's table is read at start only.
+        loop.add_signal_handler(
+            signal.SIGHUP,
+            lambda: log.warning("SIGHUP ignored: the conference server reads its file at start"),
+        )
     try:
         server = await start_server(config)
     except OSError as exc:
