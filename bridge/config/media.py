@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..media.prompts import PromptError, Prompts
+from ..media.prompts import PromptError, recordings
 from .values import ConfigError
 from .values import get as _get
 from .values import host as _host
@@ -98,7 +98,7 @@ def _prompts_dir(data: Mapping[str, Any], source: str) -> pathlib.Path | None:
     if not folder.is_dir():
         raise ConfigError(source, "media.prompts_dir", f"no such directory: {value}")
     try:
-        Prompts.load(overrides=folder)  # checked here, so that check-config and SIGHUP see it
+        recordings(folder)  # checked here, so that check-config and SIGHUP see it
     except PromptError as exc:
         raise ConfigError(source, "media.prompts_dir", str(exc)) from None
     except OSError as exc:

@@ -96,7 +96,7 @@ class Prompts:
                     ) from None
                 _check(str(path), audio[prompt, codec])
         if overrides is not None:
-            audio.update(_recordings(overrides))
+            audio.update(recordings(overrides))
         return cls(audio)
 
     def audio(self, prompt: Prompt, codec: Codec) -> bytes:
@@ -116,9 +116,10 @@ _BY_NAME: Mapping[str, Prompt] = MappingProxyType({prompt.value: prompt for prom
 _BY_SUFFIX: Mapping[str, Codec] = MappingProxyType({v: k for k, v in _SUFFIX.items()})
 
 
-def _recordings(folder: Traversable) -> dict[tuple[Prompt, Codec], bytes]:
-    """The prompt files in an operator's folder. Other files (a README) are left alone, but a
-    ``.pcmu``/``.pcma`` file must be named for a prompt, and a prompt's name must end in one."""
+def recordings(folder: Traversable) -> dict[tuple[Prompt, Codec], bytes]:
+    """The prompt files in an operator's folder, checked (:class:`PromptError` names a bad one).
+    Other files (a README) are left alone, but a ``.pcmu``/``.pcma`` file must be named for a
+    prompt, and a prompt's name must end in one."""
     found: dict[tuple[Prompt, Codec], bytes] = {}
     for entry in folder.iterdir():
         stem, dot, suffix = entry.name.rpartition(".")
